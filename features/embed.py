@@ -1,0 +1,230 @@
+"""Stream 512-d embeddings into HDF5, batch by batch, resumable.
+
+Work goes to `<out>.partial`: one group per split with chunked, resizable datasets, appended and flushed per
+batch; the group's attrs `files_done` and `rows` are written after the rows they count, so a run killed at
+any point resumes by cutting the datasets back to `rows` and reading on from `files_done`. Batches are cut
+at the same file boundaries every time (the batch size is pinned in the file), so a resumed file equals an
+uninterrupted one. When every split is done, the partial file is renamed into place.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torchvision
+from tqdm import tqdm
+
+from .atomic import write_text
+from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD, sha256_of
+from .checkpoint import load_model
+from .images import ImageFiles, collate
+from .layout import discover
+from .run_folder import RunFolder
+from .train import pick_device
+
+GANPROV_VERSION = "0.1.0"
+# Provenance that decides whether two embedding files (or a head and a file) belong together.
+MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
+CHUNK_ROWS = 256
+
+
+class EmbeddingError(Exception):
+    """Embeddings that cannot be written or resumed as asked; the message says what differs."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """One group to write: its files (relative to root), labels and held-out flags."""
+    name: str
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]
+    heldout: np.ndarray
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256("\n".join(self.paths).encode()).hexdigest()
+
+
+def provenance(checkpoint_path: Path, meta: dict) -> dict:
+    return {
+        "checkpoint_sha256": sha256_of(checkpoint_path),
+        "image_size": int(meta["image_size"]),
+        "normalisation": json.dumps({"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": 255}),
+        "weights_origin": meta["weights_origin"],
+        "subsets": np.asarray(meta["subsets"], dtype=np.int64),
+        "ganprov_version": GANPROV_VERSION,
+        "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__,
+                                "torchvision": torchvision.__version__, "h5py": h5py.__version__,
+                                "numpy": np.__version__}),
+    }
+
+
+def differences(expected: dict, found, keys=MATCHING_KEYS) -> list[str]:
+    """Human-readable list of provenance keys whose values differ."""
+    return [f"{key}: {found.get(key)!r} here, {expected.get(key)!r} expected" for key in keys
+            if str(found.get(key)) != str(expected.get(key))]
+
+
+def create_groups(handle: h5py.File, works: list[Work]) -> None:
+    strings = h5py.string_dtype("utf-8")
+    for work in works:
+        group = handle.create_group(work.name)
+        group.create_dataset("embeddings", (0, EMBEDDING_DIM), "float32", maxshape=(None, EMBEDDING_DIM),
+                             chunks=(CHUNK_ROWS, EMBEDDING_DIM))
+        group.create_dataset("paths", (0,), strings, maxshape=(None,), chunks=(CHUNK_ROWS,))
+        group.create_dataset("labels", (0,), "int32", maxshape=(None,), chunks=(CHUNK_ROWS,))
+        group.create_dataset("heldout", (0,), "bool", maxshape=(None,), chunks=(CHUNK_ROWS,))
+        group.create_dataset("skipped_paths", (0,), strings, maxshape=(None,), chunks=(64,))
+        group.create_dataset("skipped_reasons", (0,), strings, maxshape=(None,), chunks=(64,))
+        group.attrs.update(files_total=len(work.paths), files_sha256=work.fingerprint, files_done=0, rows=0)
+
+
+def append(group: h5py.Group, name: str, values) -> None:
+    dataset = group[name]
+    start = dataset.shape[0]
+    dataset.resize(start + len(values), axis=0)
+    dataset[start:] = values
+
+
+def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) -> h5py.File:
+    """Open the partial file to resume it, or start a new one; refuse one from another checkpoint."""
+    if partial.exists():
+        try:
+            handle = h5py.File(partial, "r+")
+        except OSError as error:  # killed in the middle of a write: start over rather than trust it
+            print(f"{partial} is damaged ({error}); starting it again")
+            partial.unlink()
+        else:
+            differ = differences(prov, handle.attrs)
+            same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.fingerprint for w in works)
+            if differ or not same_files:
+                handle.close()
+                why = "; ".join(differ) or "the list of image files changed"
+                raise EmbeddingError(f"{partial} was started with other inputs ({why}); delete it or pass --force")
+            for work in works:  # cut back anything written after the last complete batch
+                group = handle[work.name]
+                for name in ("embeddings", "paths", "labels", "heldout"):
+                    group[name].resize(int(group.attrs["rows"]), axis=0)
+            return handle
+    handle = h5py.File(partial, "w", libver="latest")
+    handle.attrs.update(prov, batch_size=batch_size, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    create_groups(handle, works)
+    handle.flush()
+    return handle
+
+
+@torch.inference_mode()
+def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict, image_size: int,
+                     batch_size: int, workers: int, device: torch.device, strict: bool) -> dict:
+    """Embed every work item into `out` (atomically, via out.partial); return counts for the summary."""
+    partial = out.with_name(out.name + ".partial")
+    handle = open_partial(partial, works, prov, batch_size)
+    batch_size = int(handle.attrs["batch_size"])  # the one the file was started with: same batch cuts
+    model = model.to(device).eval()
+    embedded = skipped = 0
+    started = time.perf_counter()
+    try:
+        for work in works:
+            group = handle[work.name]
+            done = int(group.attrs["files_done"])
+            todo = range(done, len(work.paths))
+            if not len(todo):
+                continue
+            dataset = ImageFiles(root, work.paths, work.labels, image_size)
+            data = torch.utils.data.DataLoader(
+                torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
+                collate_fn=collate, pin_memory=device.type == "cuda")
+            with tqdm(total=len(work.paths), initial=done, desc=f"embed {work.name}", unit="img") as bar:
+                for images, labels, rows, failures in data:
+                    if failures and strict:
+                        row, reason = failures[0]
+                        raise EmbeddingError(f"cannot read {root / work.paths[row]}: {reason}")
+                    if len(rows):
+                        with torch.autocast(device.type, enabled=device.type == "cuda"):
+                            features = model.features(images.to(device, non_blocking=True))
+                        append(group, "embeddings", features.float().cpu().numpy())
+                        append(group, "paths", [work.paths[r] for r in rows.tolist()])
+                        append(group, "labels", labels.numpy())
+                        append(group, "heldout", work.heldout[rows.numpy()])
+                    if failures:
+                        append(group, "skipped_paths", [work.paths[r] for r, _ in failures])
+                        append(group, "skipped_reasons", [reason for _, reason in failures])
+                    n_files = len(rows) + len(failures)
+                    group.attrs["rows"] = group["embeddings"].shape[0]
+                    group.attrs["files_done"] = int(group.attrs["files_done"]) + n_files
+                    handle.flush()
+                    embedded += len(rows)
+                    skipped += len(failures)
+                    bar.update(n_files)
+    finally:
+        handle.close()
+    os.replace(partial, out)
+    return {"embedded": embedded, "skipped": skipped, "seconds": time.perf_counter() - started}
+
+
+def skipped_rows(path: Path) -> list[tuple[str, str, str]]:
+    """(group, path, reason) for every file an embeddings file skipped."""
+    with h5py.File(path, "r") as handle:
+        return [(name, p.decode(), r.decode()) for name in handle
+                for p, r in zip(handle[name]["skipped_paths"][:], handle[name]["skipped_reasons"][:])]
+
+
+def existing_matches(out: Path, works: list[Work], prov: dict) -> bool:
+    """True when `out` is finished and made from these inputs; raise when it was made from others."""
+    if not out.exists():
+        return False
+    with h5py.File(out, "r") as handle:
+        differ = differences(prov, handle.attrs)
+        same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.fingerprint for w in works)
+    if differ or not same_files:
+        why = "; ".join(differ) or "the list of image files changed"
+        raise EmbeddingError(f"{out} was made from other inputs ({why}); pass --force to embed again")
+    return True
+
+
+def layout_works(data: str | os.PathLike, seed: int) -> tuple[Path, list[Work]]:
+    layout = discover(data)
+    works = [Work(name, split.paths, split.labels, layout.heldout(name, seed))
+             for name, split in layout.splits.items()]
+    return layout.root, works
+
+
+def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int = 64, workers: int = 2,
+          device: str = "auto", strict: bool = False, force: bool = False) -> dict:
+    """Embed the data folder's images with RUN's best checkpoint into RUN/embeddings.h5."""
+    run = RunFolder(run_dir)
+    model, meta = load_model(run.checkpoint)
+    prov = provenance(run.checkpoint, meta)
+    root, works = layout_works(data, int(meta["settings"]["seed"]))
+    if force:
+        run.embeddings.unlink(missing_ok=True)
+        run.embeddings.with_name(run.embeddings.name + ".partial").unlink(missing_ok=True)
+    if existing_matches(run.embeddings, works, prov):
+        print(f"{run.embeddings} is complete for these images and this checkpoint; nothing to do")
+        return {"embedded": 0, "skipped": 0, "seconds": 0.0}
+    summary = write_embeddings(model, root, works, run.embeddings, prov, int(meta["image_size"]),
+                               batch_size, workers, pick_device(device), strict)
+    write_skipped(run.skipped, skipped_rows(run.embeddings))
+    rate = summary["embedded"] / max(summary["seconds"], 1e-9)
+    print(f"embedded {summary['embedded']} images in {summary['seconds']:.1f} s ({rate:.0f} img/s); "
+          f"{summary['skipped']} skipped → {run.embeddings}")
+    return summary
+
+
+def write_skipped(path: Path, rows) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["split", "path", "reason"])
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
