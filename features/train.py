@@ -83,9 +83,12 @@ def training_rows(layout: Layout, settings: TrainSettings) -> tuple[ImageFiles, 
 
 
 def loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, shuffle_seed: int | None):
-    generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
+    shuffle = shuffle_seed is not None
+    generator = torch.Generator().manual_seed(shuffle_seed) if shuffle else None
+    # BatchNorm cannot train on a last batch of one image at small sizes: drop just that one.
+    drop_last = shuffle and len(dataset) % settings.batch_size == 1 and len(dataset) > 1
     return torch.utils.data.DataLoader(
-        dataset, batch_size=settings.batch_size, shuffle=shuffle_seed is not None, generator=generator,
+        dataset, batch_size=settings.batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
         num_workers=settings.workers, collate_fn=collate, pin_memory=device.type == "cuda",
     )
 

@@ -1,0 +1,107 @@
+import h5py
+import numpy as np
+import pytest
+
+from features import embed as embed_module
+from features.backbone import sha256_of
+from features.embed import EmbeddingError, embed
+from features.layout import discover
+from features.run_folder import RunFolder
+
+
+def read(path):
+    with h5py.File(path, "r") as handle:
+        return {name: {key: handle[name][key][:] for key in ("embeddings", "paths", "labels", "heldout")}
+                for name in handle}, dict(handle.attrs)
+
+
+def test_schema_rows_order_labels_and_provenance(trained_run):
+    data, run = trained_run
+    embed(data, run, batch_size=4, workers=0)
+    groups, attrs = read(RunFolder(run).embeddings)
+    layout = discover(data)
+    assert set(groups) == {"real", "generated", "unknown"}
+    for name, split in layout.splits.items():
+        group = groups[name]
+        assert group["embeddings"].shape == (len(split), 512) and group["embeddings"].dtype == np.float32
+        assert [p.decode() for p in group["paths"]] == list(split.paths)
+        assert group["labels"].tolist() == list(split.labels)
+    assert groups["generated"]["heldout"].sum() == 3 and not groups["real"]["heldout"].any()
+    assert attrs["checkpoint_sha256"] == sha256_of(RunFolder(run).checkpoint)
+    assert attrs["image_size"] == 32 and attrs["weights_origin"] == "none"
+    assert attrs["subsets"].tolist() == [1, 2, 3] and "torch" in attrs["versions"] and attrs["created"]
+    assert "0.485" in attrs["normalisation"] and attrs["ganprov_version"]
+    with h5py.File(RunFolder(run).embeddings, "r") as handle:
+        dataset = handle["real/embeddings"]
+        assert dataset.chunks is not None and dataset.maxshape == (None, 512)
+        assert handle["real/paths"].dtype.metadata["vlen"] is str
+
+
+def test_embeddings_match_the_model_features(trained_run):
+    import torch
+
+    from features.checkpoint import load_model
+    from features.images import load_image
+    data, run = trained_run
+    embed(data, run, batch_size=4, workers=0)
+    groups, _ = read(RunFolder(run).embeddings)
+    model, _ = load_model(RunFolder(run).checkpoint)
+    with torch.inference_mode():
+        expected = model.features(load_image(data / "real/t2/t2_001.png", 32)[None]).numpy()[0]
+    row = [p.decode() for p in groups["real"]["paths"]].index("real/t2/t2_001.png")
+    np.testing.assert_allclose(groups["real"]["embeddings"][row], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_rerun_on_a_finished_file_does_nothing(trained_run, capsys):
+    data, run = trained_run
+    embed(data, run, batch_size=4, workers=0)
+    summary = embed(data, run, batch_size=4, workers=0)
+    assert summary["embedded"] == 0 and "nothing to do" in capsys.readouterr().out
+
+
+# Four appends per batch (embeddings, paths, labels, heldout): die mid-batch, in a later batch, in another split.
+@pytest.mark.parametrize("fail_at", [2, 6, 14])
+def test_interrupted_run_resumes_to_the_same_file(trained_run, tmp_path, monkeypatch, fail_at):
+    import shutil
+    data, run = trained_run
+    embed(data, run, batch_size=4, workers=0, force=True)
+    expected, _ = read(RunFolder(run).embeddings)
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "embeddings.h5").unlink()
+    real_append, calls = embed_module.append, []
+
+    def append_then_die(*args):
+        calls.append(1)
+        if len(calls) == fail_at:
+            raise KeyboardInterrupt
+        real_append(*args)
+
+    monkeypatch.setattr(embed_module, "append", append_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        embed(data, copy, batch_size=4, workers=0)
+    assert not (copy / "embeddings.h5").exists() and (copy / "embeddings.h5.partial").exists()
+    monkeypatch.setattr(embed_module, "append", real_append)
+    summary = embed(data, copy, batch_size=4, workers=0)
+    finished_batches = (fail_at - 1) // 4
+    assert summary["embedded"] == sum(len(g["paths"]) for g in expected.values()) - 4 * finished_batches
+    resumed, _ = read(copy / "embeddings.h5")
+    for name in expected:
+        for key in expected[name]:
+            np.testing.assert_array_equal(resumed[name][key], expected[name][key])
+
+
+def test_file_from_another_checkpoint_is_refused(trained_run, tmp_path):
+    import shutil
+
+    import torch
+    data, run = trained_run
+    embed(data, run, batch_size=4, workers=0)
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    state = torch.load(copy / "checkpoint.pt", weights_only=True)
+    state["model"]["fc.bias"] += 1
+    torch.save(state, copy / "checkpoint.pt")
+    with pytest.raises(EmbeddingError, match="checkpoint_sha256"):
+        embed(data, copy, batch_size=4, workers=0)

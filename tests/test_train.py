@@ -1,0 +1,100 @@
+import csv
+from urllib.error import URLError
+
+import pytest
+import torch
+
+from features import backbone
+from features.checkpoint import load_model, load_raw
+from features.run_folder import RunFolder
+from features.train import TrainingError, TrainSettings, train
+
+
+def settings(data, **changes) -> TrainSettings:
+    return TrainSettings(**{"data": str(data), "weights": "none", "epochs": 1, "batch_size": 8, "image_size": 32,
+                            "workers": 0} | changes)
+
+
+def weights_of(path):
+    return load_raw(path)["model"]
+
+
+def same_weights(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_one_epoch_writes_checkpoint_log_and_config(trained_run):
+    _, run_dir = trained_run
+    run = RunFolder(run_dir)
+    model, meta = load_model(run.checkpoint)
+    assert meta["subsets"] == [1, 2, 3] and meta["image_size"] == 32 and meta["weights_origin"] == "none"
+    assert model.fc.out_features == 3 and not model.training
+    with open(run.train_log) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["1"] and set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_acc", "seconds"}
+    config = run.read_config()["train"]
+    assert config["epochs"] == 1 and config["weights"] == "none" and config["regime"] == "challenge"
+
+
+def test_seeded_runs_are_reproducible_on_cpu(data, tmp_path):
+    train(settings(data), tmp_path / "a")
+    train(settings(data), tmp_path / "b")
+    assert same_weights(weights_of(tmp_path / "a/last.pt"), weights_of(tmp_path / "b/last.pt"))
+    train(settings(data, seed=1), tmp_path / "c")
+    assert not same_weights(weights_of(tmp_path / "a/last.pt"), weights_of(tmp_path / "c/last.pt"))
+
+
+def test_resume_ends_like_an_uninterrupted_run(data, tmp_path):
+    train(settings(data, epochs=2), tmp_path / "straight")
+    train(settings(data, epochs=1), tmp_path / "resumed")  # as if killed after epoch 1
+    with pytest.raises(TrainingError, match="--resume"):
+        train(settings(data, epochs=2), tmp_path / "resumed")
+    train(settings(data, epochs=2), tmp_path / "resumed", resume=True)
+    assert same_weights(weights_of(tmp_path / "straight/last.pt"), weights_of(tmp_path / "resumed/last.pt"))
+    assert load_raw(tmp_path / "resumed/last.pt")["meta"]["epoch"] == 2
+
+
+def test_finished_run_is_not_retrained_and_changed_settings_are_refused(data, tmp_path, capsys):
+    train(settings(data), tmp_path / "r")
+    train(settings(data), tmp_path / "r")
+    assert "already trained" in capsys.readouterr().out
+    with pytest.raises(TrainingError, match="lr=0.0001"):
+        train(settings(data, lr=1e-3), tmp_path / "r")
+
+
+def test_train_on_real_and_generated_needs_generated(tmp_path):
+    from tiny_data import make_data
+    data = make_data(tmp_path / "d", generated=None)
+    with pytest.raises(TrainingError, match="generated"):
+        train(settings(data, train_on="real+generated"), tmp_path / "r")
+    meta = train(settings(data), tmp_path / "r")  # the audit regime trains on real alone
+    assert meta["regime"] == "audit"
+
+
+def test_imagenet_offline_fails_at_once_naming_the_alternatives(monkeypatch, tmp_path):
+    def no_network(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(backbone.WeightsUnavailable) as error:
+        backbone.build_model(3, "imagenet", seed=0)
+    assert "--weights none" in str(error.value) and "--weights PATH" in str(error.value)
+
+
+def test_weights_from_a_local_state_dict_file(tmp_path):
+    from torchvision.models import resnet18
+    source = resnet18(weights=None)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    model, origin = backbone.build_model(4, str(tmp_path / "resnet18.pth"), seed=0)
+    assert origin.startswith("file:resnet18.pth:sha256=")
+    assert torch.equal(model.backbone.conv1.weight, source.conv1.weight)
+    assert model.fc.out_features == 4
+
+
+def test_a_checkpoint_needing_more_than_tensors_is_refused(tmp_path):
+    import collections
+    torch.save({"model": collections.Counter(a=1), "meta": object()}, tmp_path / "evil.pt")
+    from features.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="refusing"):
+        load_raw(tmp_path / "evil.pt")
