@@ -4,6 +4,8 @@ A reader (or a rerun after a crash) sees the old file or the new one, never half
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,3 +29,13 @@ def atomic_path(target: str | os.PathLike):
 def write_text(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as temporary:
         Path(temporary).write_text(text, encoding="utf-8")
+
+
+def write_csv(target: str | os.PathLike, rows, header: list[str] | None = None) -> None:
+    """A CSV file, written atomically; no header line when `header` is None (the challenge's format)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    write_text(target, buffer.getvalue())

@@ -5,7 +5,6 @@ checkpoint and cannot be forgotten at scoring time.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from urllib.error import URLError
@@ -14,12 +13,15 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
+from .digest import sha256_of
+from .errors import GanprovError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EMBEDDING_DIM = 512
 
 
-class WeightsUnavailable(Exception):
+class WeightsUnavailable(GanprovError):
     """The requested initial weights cannot be had; the message names the alternatives."""
 
 
@@ -39,14 +41,6 @@ class ProvenanceNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(images))
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def imagenet_state_dict() -> dict:

@@ -7,9 +7,10 @@ import torch
 
 from .atomic import atomic_path
 from .backbone import ProvenanceNet
+from .errors import GanprovError
 
 
-class CheckpointError(Exception):
+class CheckpointError(GanprovError):
     """A checkpoint that is missing, not ganprov's, or needs more than plain tensors to load."""
 
 

@@ -8,9 +8,7 @@ uninterrupted one. When every split is done, the partial file is renamed into pl
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import platform
@@ -25,9 +23,11 @@ import torch
 import torchvision
 from tqdm import tqdm
 
-from .atomic import write_text
-from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD, sha256_of
+from .atomic import write_csv
+from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD
+from .digest import sha256_of
 from .checkpoint import load_model
+from .errors import GanprovError
 from .images import ImageFiles, collate
 from .layout import discover
 from .run_folder import RunFolder
@@ -39,8 +39,12 @@ MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
 CHUNK_ROWS = 256
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(GanprovError):
     """Embeddings that cannot be written or resumed as asked; the message says what differs."""
+
+
+class StaleEmbeddings(EmbeddingError):
+    """An existing (or partial) embeddings file made from another checkpoint or other images."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) 
             if differ or not same_files:
                 handle.close()
                 why = "; ".join(differ) or "the list of image files changed"
-                raise EmbeddingError(f"{partial} was started with other inputs ({why}); delete it or pass --force")
+                raise StaleEmbeddings(f"{partial} was started with other inputs ({why}); delete it or pass --force")
             for work in works:  # cut back anything written after the last complete batch
                 group = handle[work.name]
                 for name in ("embeddings", "paths", "labels", "heldout"):
@@ -189,7 +193,7 @@ def existing_matches(out: Path, works: list[Work], prov: dict) -> bool:
         same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.fingerprint for w in works)
     if differ or not same_files:
         why = "; ".join(differ) or "the list of image files changed"
-        raise EmbeddingError(f"{out} was made from other inputs ({why}); pass --force to embed again")
+        raise StaleEmbeddings(f"{out} was made from other inputs ({why}); pass --force to embed again")
     return True
 
 
@@ -215,16 +219,8 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
         return {"embedded": 0, "skipped": 0, "seconds": 0.0}
     summary = write_embeddings(model, root, works, run.embeddings, prov, int(meta["image_size"]),
                                batch_size, workers, pick_device(device), strict)
-    write_skipped(run.skipped, skipped_rows(run.embeddings))
+    write_csv(run.skipped, skipped_rows(run.embeddings), ["split", "path", "reason"])
     rate = summary["embedded"] / max(summary["seconds"], 1e-9)
     print(f"embedded {summary['embedded']} images in {summary['seconds']:.1f} s ({rate:.0f} img/s); "
           f"{summary['skipped']} skipped → {run.embeddings}")
     return summary
-
-
-def write_skipped(path: Path, rows) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["split", "path", "reason"])
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import GanprovError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 SPLITS = ("real", "generated", "unknown")
 FOLDERS = {"real": "real", "generated": "generated", "unknown": "generated_unknown"}
 HOLDOUT_FRACTION = 0.2
 
 
-class LayoutError(Exception):
+class LayoutError(GanprovError):
     """The data folder is not laid out as ganprov needs; the message is one sentence for the user."""
 
 

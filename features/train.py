@@ -5,11 +5,9 @@ batches and augmentations as one that was never interrupted.
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,39 +16,20 @@ from torch import nn
 from tqdm import tqdm
 
 from . import checkpoint
-from .atomic import write_text
+from .atomic import write_csv
 from .backbone import build_model
+from .errors import GanprovError
 from .images import ImageFiles, collate
 from .layout import Layout, discover
 from .run_folder import RunFolder
+from .settings import TRAIN_ON, TrainSettings
 
-TRAIN_ON = ("real", "real+generated")
 # Settings that must not change between an interrupted run and its --resume.
 FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed")
 
 
-class TrainingError(Exception):
+class TrainingError(GanprovError):
     """A training run that cannot start or resume as asked; the message says what to do."""
-
-
-@dataclass
-class TrainSettings:
-    data: str
-    weights: str = "imagenet"
-    train_on: str = "real"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-4
-    image_size: int = 224
-    seed: int = 0
-    device: str = "auto"
-    workers: int = min(4, os.cpu_count() or 1)
-    amp: bool = True
-    strict: bool = False
-
-    @classmethod
-    def from_config(cls, values: dict) -> "TrainSettings":
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 def pick_device(name: str) -> torch.device:
@@ -137,14 +116,6 @@ def evaluate(model, data, device, settings, bad) -> float:
     return correct / max(seen, 1)
 
 
-def write_log(path: Path, log: list[list]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", "train_loss", "train_acc", "val_acc", "seconds"])
-    writer.writerows(log)
-    write_text(path, buffer.getvalue())
-
-
 def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force: bool) -> dict | None:
     """The state to continue from, None to start afresh; raise when the run folder says otherwise."""
     if force or not run.last.exists():
@@ -209,7 +180,7 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
             checkpoint.save(run.checkpoint, model, dict(meta))
         checkpoint.save(run.last, model, dict(meta), optimizer=optimizer.state_dict(),
                         scaler=scaler.state_dict(), log=log)
-        write_log(run.train_log, log)
+        write_csv(run.train_log, log, ["epoch", "train_loss", "train_acc", "val_acc", "seconds"])
         tqdm.write(f"epoch {epoch}/{settings.epochs}: loss {train_loss:.4f}  train acc {train_acc:.4f}  "
                    f"val acc {val_acc:.4f}  ({seconds:.1f} s)")
     elapsed = time.perf_counter() - started

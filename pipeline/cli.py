@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from features.train import TrainSettings
+from features.settings import TrainSettings
 
 DEFAULTS = TrainSettings(data="")
 
@@ -49,6 +49,48 @@ def cmd_embed(args) -> None:
           strict=args.strict, force=args.force)
 
 
+def head_params(args) -> dict:
+    """Head options given on the command line (only those set: each head keeps its own defaults)."""
+    return {key: value for key in ("pca", "k", "seed") if (value := getattr(args, key, None)) is not None}
+
+
+def cmd_fit(args) -> None:
+    from models import HEADS
+
+    from .heads import fit_head
+    for name in (list(HEADS) if args.head == "all" else [args.head]):
+        fit_head(args.run, name, fit_on=args.fit_on, params=head_params(args))
+
+
+def cmd_predict(args) -> None:
+    from .heads import fitted_heads
+    from .predict import predict
+    from features.run_folder import RunFolder
+    for name in (fitted_heads(RunFolder(args.run)) if args.head == "all" else [args.head]):
+        predict(args.run, name)
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate
+    evaluate(args.run, head=args.head, truth=args.truth)
+
+
+def cmd_report(args) -> None:
+    from .report import write_report
+    from .run_all import DEFAULT_HEAD
+    write_report(args.run, args.head or DEFAULT_HEAD)
+
+
+def cmd_run(args) -> None:
+    from .run_all import run_all
+    run_all(train_settings(args), args.run, truth=args.truth, force=args.force)
+
+
+def cmd_demo(args) -> None:
+    from .demo import demo
+    demo(args.run, epochs=args.epochs, workers=args.workers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganprov", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -64,20 +106,52 @@ def build_parser() -> argparse.ArgumentParser:
     add_runtime_options(embed)
     embed.add_argument("--force", action="store_true", help="embed again even when the file is complete")
     embed.set_defaults(func=cmd_embed)
+
+    fit = commands.add_parser("fit", help="fit a head on RUN/embeddings.h5 (seconds, no images, no torch)")
+    fit.add_argument("--run", required=True)
+    fit.add_argument("--head", required=True, help="logreg, cosine, knn, cluster, or all")
+    fit.add_argument("--fit-on", default="auto", help="real, generated, both, or auto: the best on held-out rows")
+    fit.add_argument("--pca", type=int, help="logreg: PCA components before the classifier")
+    fit.add_argument("--k", type=int, help="knn: neighbours")
+    fit.add_argument("--seed", type=int, help="seed for heads that use randomness")
+    fit.set_defaults(func=cmd_fit)
+
+    predict = commands.add_parser("predict", help="attribute generated_unknown with a fitted head")
+    predict.add_argument("--run", required=True)
+    predict.add_argument("--head", required=True, help="a fitted head's name, or all")
+    predict.set_defaults(func=cmd_predict)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of every fitted head (or one), side by side")
+    evaluate.add_argument("--run", required=True)
+    evaluate.add_argument("--head", help="only this head")
+    evaluate.add_argument("--truth", help="header-less filename,label CSV for generated_unknown")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    report = commands.add_parser("report", help="write RUN/report.html from what the run folder holds")
+    report.add_argument("--run", required=True)
+    report.add_argument("--head", help="the head whose attributions the report shows (default: logreg)")
+    report.set_defaults(func=cmd_report)
+
+    run = commands.add_parser("run", help="train, embed, fit every head, predict, evaluate, report")
+    add_stage1_options(run)
+    run.add_argument("--truth", help="header-less filename,label CSV for generated_unknown, to score the heads")
+    run.set_defaults(func=cmd_run)
+
+    demo = commands.add_parser("demo", help="run everything on a built-in synthetic data set (CPU, minutes)")
+    demo.add_argument("--run", default="runs/demo")
+    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--workers", type=int)
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from features.backbone import WeightsUnavailable
-    from features.checkpoint import CheckpointError
-    from features.embed import EmbeddingError
-    from features.layout import LayoutError
-    from features.train import TrainingError
+    from features.errors import GanprovError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (LayoutError, TrainingError, EmbeddingError, CheckpointError, WeightsUnavailable) as error:
+    except GanprovError as error:
         print(f"ganprov: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

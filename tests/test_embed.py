@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from features import embed as embed_module
-from features.backbone import sha256_of
+from features.digest import sha256_of
 from features.embed import EmbeddingError, embed
 from features.layout import discover
 from features.run_folder import RunFolder

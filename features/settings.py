@@ -1,0 +1,27 @@
+"""Training settings: the paper's defaults, resolved once and saved to RUN/config.toml. No torch here."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+TRAIN_ON = ("real", "real+generated")
+
+
+@dataclass
+class TrainSettings:
+    data: str
+    weights: str = "imagenet"
+    train_on: str = "real"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    image_size: int = 224
+    seed: int = 0
+    device: str = "auto"
+    workers: int = min(4, os.cpu_count() or 1)
+    amp: bool = True
+    strict: bool = False
+
+    @classmethod
+    def from_config(cls, values: dict) -> "TrainSettings":
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})

@@ -1,0 +1,34 @@
+"""The scikit-learn classifier contract every stage-2 head shares.
+
+Heads score 512-d embeddings, never images. Each subclass stores its parameters in `__init__`, learns in
+`fit` and implements `predict_proba`; this base checks inputs the sklearn way and derives `predict`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+# Embeddings are float32 on disk; keep them so (no float64 copy of 25k x 512) unless they come in as float64.
+FLOATS = (np.float32, np.float64)
+
+
+class EmbeddingHead(ClassifierMixin, BaseEstimator):
+    """Base for heads; mixin before BaseEstimator, as scikit-learn requires for its tags."""
+
+    def _fit_input(self, X, y):
+        """Validated (X, y as column indices into `classes_`); sets `classes_` and `n_features_in_`."""
+        X, y = validate_data(self, X, y, dtype=FLOATS)
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        return X, y_index
+
+    def _predict_input(self, X):
+        """Validated X for a fitted head: NotFittedError before fit, ValueError on a wrong width."""
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=FLOATS, reset=False)
+
+    def predict(self, X):
+        proba = self.predict_proba(X)  # first, so an unfitted head raises NotFittedError
+        return self.classes_[np.argmax(proba, axis=1)]

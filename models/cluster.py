@@ -1,0 +1,39 @@
+"""Transductive head: cluster the set being attributed, then name each cluster after a class.
+
+The unknown set holds the outputs of K generators. Generated images can sit away from the real subset they
+came from (domain shift), so nearest-centroid mislabels many of them one by one; as a group, though, each
+generator's images form a cluster whose centre is still closest to its own subset. So: KMeans with K
+clusters on the batch, a one-to-one cluster-to-class matching (Hungarian, on cosine similarity between
+cluster centres and class centroids), then each image is scored against the matched cluster centres.
+
+Predictions therefore depend on the whole batch being scored: the same image can get another label in
+another batch, and a batch should hold images of all K classes.
+"""
+from __future__ import annotations
+
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+
+from .cosine import CosineHead, similarity_proba, unit_rows
+
+
+class ClusterHead(CosineHead):
+    """`fit` learns class centroids (as CosineHead); `predict_proba(X)` clusters X itself. With fewer rows
+    than classes it falls back to cosine-to-class-centroid."""
+
+    def __init__(self, seed=0, temperature=0.05):
+        self.seed = seed
+        self.temperature = temperature
+
+    def predict_proba(self, X):
+        units = unit_rows(self._predict_input(X))
+        n_classes = len(self.classes_)
+        if len(units) < n_classes:
+            return similarity_proba(units, self.centroids_, self.temperature)
+        kmeans = KMeans(n_clusters=n_classes, n_init=10, random_state=self.seed).fit(units)
+        centres = unit_rows(kmeans.cluster_centers_.astype(units.dtype))
+        # Maximise total similarity: linear_sum_assignment minimises, hence the minus.
+        cluster_of, class_of = linear_sum_assignment(-(centres @ self.centroids_.T))
+        matched = centres.copy()
+        matched[class_of] = centres[cluster_of]
+        return similarity_proba(units, matched, self.temperature)

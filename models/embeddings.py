@@ -1,0 +1,77 @@
+"""Reading an embeddings file (RUN/embeddings.h5) into numpy: all stage 2 ever reads. No torch here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from features.errors import GanprovError
+
+# Row selections a head can be fitted on.
+FIT_ON = ("real", "generated", "both")
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One group of the file: N×512 embeddings with their paths, subset labels and held-out flags."""
+    embeddings: np.ndarray
+    paths: list[str]
+    labels: np.ndarray
+    heldout: np.ndarray
+
+    def rows(self, mask: np.ndarray) -> "Embeddings":
+        return Embeddings(self.embeddings[mask], [p for p, m in zip(self.paths, mask) if m],
+                          self.labels[mask], self.heldout[mask])
+
+
+class EmbeddingsFile:
+    """The groups of an embeddings file, read on demand, and its provenance attributes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GanprovError(f"no embeddings at {self.path}: run `ganprov embed` first")
+        with h5py.File(self.path, "r") as handle:
+            self.groups = tuple(handle)
+            self.provenance = {key: plain(value) for key, value in handle.attrs.items()}
+
+    @property
+    def subsets(self) -> list[int]:
+        return list(self.provenance["subsets"])
+
+    @property
+    def validation_group(self) -> str:
+        """Labelled generated images when there are any (challenge regime), else real (audit regime)."""
+        return "generated" if "generated" in self.groups else "real"
+
+    def read(self, group: str) -> Embeddings:
+        with h5py.File(self.path, "r") as handle:
+            g = handle[group]
+            return Embeddings(g["embeddings"][:], [p.decode() for p in g["paths"][:]], g["labels"][:], g["heldout"][:])
+
+    def training(self, fit_on: str) -> Embeddings:
+        """Labelled rows a head may learn from: never the held-out ones."""
+        wanted = {"real": ["real"], "generated": ["generated"], "both": ["real", "generated"]}[fit_on]
+        missing = [g for g in wanted if g not in self.groups]
+        if missing:
+            raise GanprovError(f"--fit-on {fit_on} needs the {missing[0]} group, which {self.path} does not have")
+        parts = [self.read(g) for g in wanted]
+        parts = [p.rows(~p.heldout) for p in parts]
+        return Embeddings(np.concatenate([p.embeddings for p in parts]), sum((p.paths for p in parts), []),
+                          np.concatenate([p.labels for p in parts]), np.concatenate([p.heldout for p in parts]))
+
+    def validation(self) -> Embeddings:
+        """Held-out labelled rows, seen by neither the backbone's training nor any head's fit."""
+        group = self.read(self.validation_group)
+        return group.rows(group.heldout)
+
+
+def plain(value):
+    """HDF5 attribute values as plain Python (JSON-ready) values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

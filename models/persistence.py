@@ -1,0 +1,82 @@
+"""Save and load fitted heads with a JSON sidecar that vouches for the pickle.
+
+A .joblib file is a pickle, and unpickling runs code, so `load_head` checks the file's sha256 against its
+sidecar before unpickling, and refuses a head fit on embeddings from another checkpoint or preprocessing.
+The pickle is written first and the sidecar last: a crash in between (or an overwrite) leaves a pickle the
+sidecar does not vouch for, which `load_head` refuses.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import joblib
+import numpy as np
+import scipy
+import sklearn
+
+from features.atomic import atomic_path, write_text
+from features.digest import sha256_of
+
+from .errors import HeadError
+
+# The embedding provenance a head must share with the embeddings it scores (as in features/embed.py).
+MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def _jsonable(value):
+    """numpy scalars and arrays as plain numbers and lists; anything else as its text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def _as_text(value) -> str:
+    """Provenance values compared as text, numpy or not: np.int64(224) and 224 read the same."""
+    return str(_jsonable(value))
+
+
+def save_head(head, path: str | os.PathLike, info: dict) -> Path:
+    """Write `head` to `path` (joblib) and its sidecar `path.with_suffix('.json')`, both atomically."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        joblib.dump(head, temporary)
+    sidecar = {
+        "class": f"{type(head).__module__}.{type(head).__qualname__}",
+        "params": head.get_params(),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+                     "sklearn": sklearn.__version__, "joblib": joblib.__version__},
+        "info": info,
+        "sha256": sha256_of(path),
+    }
+    write_text(sidecar_path(path), json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def load_head(path: str | os.PathLike, provenance: dict | None = None, keys=MATCHING_KEYS):
+    """(head, sidecar) from `path`, after checking the file's sha256 and, if given, that `provenance`
+    (of the embeddings about to be scored) matches the head's on `keys`. HeadError otherwise."""
+    path = Path(path)
+    sidecar_file = sidecar_path(path)
+    if not path.is_file():
+        raise HeadError(f"no saved head at {path}")
+    if not sidecar_file.is_file():
+        raise HeadError(f"{path} has no sidecar {sidecar_file.name}; refusing to unpickle a file nothing vouches "
+                        "for. Fit the head again.")
+    sidecar = json.loads(sidecar_file.read_text(encoding="utf-8"))
+    found = sha256_of(path)
+    if found != sidecar.get("sha256"):
+        raise HeadError(f"{path} has sha256 {found} but its sidecar {sidecar_file.name} expects "
+                        f"{sidecar.get('sha256')}; the file changed after it was saved. Refusing to unpickle it.")
+    if provenance is not None:
+        saved = sidecar.get("info", {}).get("provenance", {})
+        differing = [f"{key}: head {saved.get(key)!r}, embeddings {provenance.get(key)!r}" for key in keys
+                     if _as_text(saved.get(key)) != _as_text(provenance.get(key))]
+        if differing:
+            raise HeadError(f"{path} was fit on embeddings with another provenance; differing keys: "
+                            + "; ".join(differing) + ". Fit the head again on these embeddings.")
+    return joblib.load(path), sidecar

@@ -1,0 +1,69 @@
+"""Evaluate fitted heads side by side: on held-out labelled images and, given the truth, on the unknown set."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from features.atomic import write_text
+from features.run_folder import RunFolder
+from models import HeadError
+from models.embeddings import EmbeddingsFile
+
+from . import plots
+from .heads import fitted_heads, load_run_head
+from .metrics import attribution_metrics
+from .predict import attribute
+from .truth import read_truth
+
+COLUMNS = (("accuracy", "acc"), ("precision_weighted", "prec_w"), ("recall_weighted", "rec_w"),
+           ("f1_weighted", "f1_w"), ("specificity_macro", "spec"))
+
+
+def table(results: list[dict]) -> str:
+    """One line per (head, set): the figures a user compares when iterating on heads."""
+    lines = [f"{'head':<10} {'fit on':<10} {'set':<11} {'n':>6} " + " ".join(f"{short:>7}" for _, short in COLUMNS)]
+    for r in results:
+        lines.append(f"{r['head']:<10} {r['fit_on']:<10} {r['set']:<11} {r['n']:>6} "
+                     + " ".join(f"{r[key]:>7.4f}" for key, _ in COLUMNS))
+    return "\n".join(lines)
+
+
+def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list[dict]:
+    """Metrics for one head or every fitted head; writes RUN/evaluation/metrics.json and PNGs; prints a table."""
+    run = RunFolder(run_dir)
+    file = EmbeddingsFile(run.embeddings)
+    names = [head] if head else fitted_heads(run)
+    if not names:
+        raise HeadError(f"no fitted heads in {run.heads}: run `ganprov fit --run {run.path} --head logreg` first")
+    validation = file.validation()
+    results = []
+    for name in names:
+        fitted, sidecar = load_run_head(run, name, file)
+        sets = [(f"validation", validation.labels, fitted.predict(validation.embeddings))]
+        if truth:
+            filenames, _, labels = attribute(run, name, file)
+            expected = read_truth(truth, filenames, file.subsets)
+            sets.append(("unknown", np.array([expected[f] for f in filenames]), labels))
+        for set_name, y_true, y_pred in sets:
+            result = {"head": name, "fit_on": sidecar["info"]["fit_on"], "set": set_name}
+            result |= attribution_metrics(y_true, y_pred, file.subsets)
+            results.append(result)
+            figure = plots.confusion_figure(result["confusion"], result["confusion_labels"],
+                                            f"{name} on {set_name} (accuracy {result['accuracy']:.4f})")
+            plots.save(figure, run.evaluation / f"confusion_{name}_{set_name}.png")
+    write_pca(run, file)
+    write_text(run.evaluation / "metrics.json", json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"→ {run.evaluation / 'metrics.json'}")
+    return results
+
+
+def write_pca(run: RunFolder, file: EmbeddingsFile) -> None:
+    groups = {}
+    for name in ("real", "generated"):
+        if name in file.groups:
+            part = file.read(name)
+            groups[name] = (part.embeddings, part.labels)
+    plots.save(plots.pca_figure(groups, "PCA of real and generated embeddings, coloured by subset"),
+               run.evaluation / "pca.png")

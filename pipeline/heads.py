@@ -1,0 +1,62 @@
+"""Fitting heads on a run's embeddings and loading them back, with provenance pinned in the sidecar."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from features.run_folder import RunFolder
+from models import HEADS, HeadError, make_head
+from models.embeddings import FIT_ON, EmbeddingsFile
+from models.persistence import load_head, save_head
+
+
+def head_path(run: RunFolder, name: str) -> Path:
+    return run.heads / f"{name}.joblib"
+
+
+def fitted_heads(run: RunFolder) -> list[str]:
+    """Names of the heads fitted in this run, registry order first."""
+    found = {p.stem for p in run.heads.glob("*.joblib")} if run.heads.is_dir() else set()
+    return [n for n in HEADS if n in found] + sorted(found - set(HEADS))
+
+
+def fit_on_choices(file: EmbeddingsFile, fit_on: str) -> list[str]:
+    """`auto` tries every labelled selection the file holds and keeps the best on validation rows."""
+    if fit_on != "auto":
+        if fit_on not in FIT_ON:
+            raise HeadError(f"--fit-on must be auto or one of {', '.join(FIT_ON)}, not {fit_on!r}")
+        return [fit_on]
+    return ["generated", "both", "real"] if "generated" in file.groups else ["real"]
+
+
+def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = None) -> dict:
+    """Fit head `name` on RUN/embeddings.h5, choose the training rows, save it; return its sidecar info."""
+    run = RunFolder(run_dir)
+    file = EmbeddingsFile(run.embeddings)
+    validation = file.validation()
+    started = time.perf_counter()
+    results = {}
+    for choice in fit_on_choices(file, fit_on):
+        rows = file.training(choice)
+        head = make_head(name, **(params or {})).fit(rows.embeddings, rows.labels)
+        accuracy = float(np.mean(head.predict(validation.embeddings) == validation.labels)) if len(validation.labels) else float("nan")
+        results[choice] = (accuracy, head, len(rows.labels))
+    best = max(results, key=lambda c: results[c][0])  # max keeps the first of equals: the order above
+    accuracy, head, n_train = results[best]
+    info = {"head": name, "fit_on": best, "fit_on_requested": fit_on, "n_train": n_train,
+            "validation_accuracy": {c: r[0] for c, r in results.items()}, "validation_group": file.validation_group,
+            "provenance": file.provenance, "seconds": round(time.perf_counter() - started, 3)}
+    save_head(head, head_path(run, name), info)
+    print(f"fitted {name} on {best} ({n_train} rows) in {info['seconds']:.2f} s; validation accuracy "
+          + ", ".join(f"{c} {a:.4f}" for c, (a, _, _) in results.items()) + f" → {head_path(run, name)}")
+    return info
+
+
+def load_run_head(run: RunFolder, name: str, file: EmbeddingsFile):
+    """A fitted head, refused unless its sha256 checks out and it was fit on embeddings like `file`'s."""
+    path = head_path(run, name)
+    if not path.is_file():
+        raise HeadError(f"no head {name!r} in {run.heads}: run `ganprov fit --run {run.path} --head {name}` first")
+    return load_head(path, file.provenance)

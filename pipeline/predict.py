@@ -1,0 +1,46 @@
+"""Attribute the unknown set: the challenge's submission CSV and a CSV of per-subset probabilities."""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from features.atomic import write_csv
+from features.layout import FOLDERS
+from features.run_folder import RunFolder
+from models import HeadError
+from models.embeddings import EmbeddingsFile
+
+from .heads import load_run_head
+
+
+def unknown_filename(path: str) -> str:
+    """A path as the challenge names it: relative to generated_unknown/."""
+    return str(PurePosixPath(path).relative_to(FOLDERS["unknown"]))
+
+
+def attribute(run: RunFolder, name: str, file: EmbeddingsFile) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(file names, probabilities N×K, labels) for the unknown set, sorted by file name."""
+    if "unknown" not in file.groups:
+        raise HeadError(f"{file.path} has no unknown group: the data folder had no generated_unknown/")
+    head, _ = load_run_head(run, name, file)
+    unknown = file.read("unknown")
+    names = [unknown_filename(p) for p in unknown.paths]
+    order = np.argsort(names, kind="stable")
+    proba = head.predict_proba(unknown.embeddings)[order]
+    return [names[i] for i in order], proba, head.classes_[proba.argmax(axis=1)]
+
+
+def predict(run_dir, name: str) -> tuple[Path, Path]:
+    """RUN/predictions/NAME.csv (filename,label; no header) and NAME.proba.csv (with header)."""
+    run = RunFolder(run_dir)
+    file = EmbeddingsFile(run.embeddings)
+    names, proba, labels = attribute(run, name, file)
+    submission = run.predictions / f"{name}.csv"
+    write_csv(submission, zip(names, labels.tolist()))
+    header = ["filename"] + [f"p_{s}" for s in file.subsets] + ["label", "confidence"]
+    write_csv(run.predictions / f"{name}.proba.csv",
+              ([n, *(f"{p:.6f}" for p in row), label, f"{row.max():.6f}"] for n, row, label in zip(names, proba, labels)),
+              header)
+    print(f"{name}: {len(names)} unknown images attributed → {submission}")
+    return submission, run.predictions / f"{name}.proba.csv"

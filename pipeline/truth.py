@@ -1,0 +1,44 @@
+"""Reading a truth CSV (header-less `filename,label`, like a submission) and checking it fits the unknown set."""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+from features.errors import GanprovError
+
+
+class TruthError(GanprovError):
+    """A truth file that does not describe the unknown set; the message lists the first offending rows."""
+
+
+def first(items, n=5) -> str:
+    items = list(items)
+    return ", ".join(map(str, items[:n])) + (f" (and {len(items) - n} more)" if len(items) > n else "")
+
+
+def read_truth(path: str | Path, filenames: list[str], subsets: list[int]) -> dict[str, int]:
+    """filename → label for exactly the given unknown file names; TruthError otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise TruthError(f"truth file {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    malformed = [f"line {i}: {row}" for i, row in enumerate(rows, 1) if len(row) != 2 or not row[1].strip().isdigit()]
+    if malformed:
+        raise TruthError(f"{path}: rows must be `filename,label` without a header; bad rows: {first(malformed)}")
+    truth = {}
+    counts = Counter(name for name, _ in rows)
+    duplicates = [name for name, n in counts.items() if n > 1]
+    known = set(filenames)
+    unknown = [name for name in counts if name not in known]
+    missing = [name for name in filenames if name not in counts]
+    outside = [f"{name},{label}" for name, label in rows if int(label) not in subsets]
+    problems = [(duplicates, "duplicated names"), (unknown, "names not in the unknown set"),
+                (missing, "unknown images without a label"), (outside, f"labels outside {subsets}")]
+    found = [f"{what}: {first(items)}" for items, what in problems if items]
+    if found:
+        raise TruthError(f"{path} does not fit the unknown set: " + "; ".join(found))
+    for name, label in rows:
+        truth[name] = int(label)
+    return truth

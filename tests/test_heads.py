@@ -1,0 +1,151 @@
+"""Stage 2 heads on synthetic 512-d embeddings: accuracy, probability layout, the scikit-learn contract."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from models import HEADS, ClusterHead, CosineHead, HeadError, KNNHead, LogRegHead, make_head
+
+DIM = 512
+HEAD_FACTORIES = [LogRegHead, lambda: LogRegHead(pca=8), CosineHead, lambda: KNNHead(k=5), ClusterHead]
+HEAD_IDS = ["logreg", "logreg-pca", "cosine", "knn", "cluster"]
+# Transductive by design: ClusterHead's labels depend on which other rows share the batch.
+TRANSDUCTIVE = {"check_methods_subset_invariance": "clusters the batch it scores",
+                "check_methods_sample_order_invariance": "KMeans starts differ with row order"}
+
+
+def class_means(n_classes, seed=0):
+    """Random directions in 512-d: unit length on average and nearly orthogonal."""
+    return np.random.default_rng(seed).normal(size=(n_classes, DIM)) / np.sqrt(DIM)
+
+
+def sample(means, labels, per_class, noise, seed):
+    """`per_class` points around each mean; `noise` is the expected length of the noise vector."""
+    rng = np.random.default_rng(seed)
+    X = np.repeat(means, per_class, axis=0) + rng.normal(scale=noise / np.sqrt(DIM), size=(len(means) * per_class, DIM))
+    return X.astype(np.float32), np.repeat(labels, per_class)
+
+
+def split(labels, noise, per_class=40, seed=0):
+    """(X_train, y_train, X_test, y_test) drawn from the same blobs."""
+    means = class_means(len(labels), seed)
+    return (*sample(means, labels, per_class, noise, seed + 1), *sample(means, labels, per_class, noise, seed + 2))
+
+
+def accuracy(head, X, y):
+    return float(np.mean(head.predict(X) == y))
+
+
+@pytest.mark.parametrize("make", HEAD_FACTORIES, ids=HEAD_IDS)
+@pytest.mark.parametrize("n_classes", [3, 7])
+def test_separated_blobs_are_attributed(make, n_classes):
+    X, y, X_test, y_test = split(np.arange(1, n_classes + 1), noise=1.0)
+    assert accuracy(make().fit(X, y), X_test, y_test) >= 0.95
+
+
+@pytest.mark.parametrize("make", HEAD_FACTORIES, ids=HEAD_IDS)
+def test_overlapping_blobs_beat_chance(make):
+    labels = np.arange(1, 6)
+    X, y, X_test, y_test = split(labels, noise=6.0, per_class=60)  # noise 6x the signal: heads err often
+    assert accuracy(make().fit(X, y), X_test, y_test) > 1 / len(labels) + 0.15
+
+
+@pytest.mark.parametrize("make", HEAD_FACTORIES, ids=HEAD_IDS)
+def test_proba_columns_follow_non_contiguous_classes(make):
+    labels = np.array([9, 2, 5])  # unsorted and with gaps, as subset numbers can be
+    X, y, X_test, y_test = split(labels, noise=1.0, per_class=20)
+    head = make().fit(X, y)
+    proba = head.predict_proba(X_test)
+    np.testing.assert_array_equal(head.classes_, [2, 5, 9])
+    assert proba.shape == (len(X_test), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert (proba >= 0).all()
+    np.testing.assert_array_equal(head.classes_[proba.argmax(axis=1)], y_test)
+    np.testing.assert_array_equal(head.predict(X_test), y_test)
+
+
+@pytest.mark.parametrize("make", HEAD_FACTORIES, ids=HEAD_IDS)
+def test_sklearn_contract(make):
+    X, y, X_test, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=10)
+    head = make()
+    with pytest.raises(NotFittedError):
+        head.predict(X_test)
+    with pytest.raises(NotFittedError):
+        head.predict_proba(X_test)
+    assert head.fit(X, y) is head
+    twin = clone(head)
+    assert twin.get_params() == head.get_params()
+    assert not hasattr(twin, "classes_")
+    with pytest.raises(ValueError):
+        head.predict(X_test[:, :100])  # another embedding width
+
+
+@pytest.mark.parametrize("head_class", list(HEADS.values()), ids=list(HEADS))
+def test_init_only_stores_params(head_class):
+    sentinels = {name: object() for name in head_class().get_params()}
+    head = head_class(**sentinels)  # nonsense values: __init__ must not look at them
+    assert vars(head) == sentinels
+
+
+@parametrize_with_checks([head() for head in HEADS.values()],
+                         expected_failed_checks=lambda head: TRANSDUCTIVE if isinstance(head, ClusterHead) else {},
+                         xfail_strict=False)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_knn_clips_k_and_keeps_every_class_possible():
+    X, y, X_test, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=4)
+    proba = KNNHead(k=1000).fit(X, y).predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba > 0).all()
+
+
+def test_knn_exact_duplicate_dominates():
+    X, y, _, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=10)
+    proba = KNNHead(k=10).fit(X, y).predict_proba(X[:1])
+    assert proba[0, 0] > 0.99
+
+
+def test_cluster_head_recovers_shifted_generators_that_nearest_centroid_misses():
+    """Each generator's images drift 48% of the way toward the next subset: one by one they sit almost
+    halfway, so nearest-centroid errs often; as clusters they still match their own subset."""
+    labels = np.arange(1, 6)
+    means = class_means(len(labels))
+    X, y = sample(means, labels, 50, noise=1.5, seed=1)
+    shifted = 0.52 * means + 0.48 * np.roll(means, -1, axis=0)
+    X_test, y_test = sample(shifted, labels, 40, noise=1.5, seed=2)
+    cosine = accuracy(CosineHead().fit(X, y), X_test, y_test)
+    cluster = accuracy(ClusterHead().fit(X, y), X_test, y_test)
+    assert cosine < 0.85
+    assert cluster >= 0.95
+    assert cluster > cosine + 0.1
+
+
+def test_cluster_head_falls_back_to_centroids_on_tiny_batches():
+    X, y, X_test, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=10)
+    cluster, cosine = ClusterHead().fit(X, y), CosineHead().fit(X, y)
+    np.testing.assert_allclose(cluster.predict_proba(X_test[:2]), cosine.predict_proba(X_test[:2]))
+
+
+def test_make_head_filters_shared_params():
+    head = make_head("knn", k=3, pca=16, seed=1)
+    assert isinstance(head, KNNHead) and head.get_params() == {"k": 3}
+    assert make_head("logreg", pca=16, k=3).pca == 16
+    assert make_head("cluster", seed=4).seed == 4
+
+
+def test_make_head_rejects_unknown_names_and_params():
+    with pytest.raises(HeadError, match="logreg, cosine, knn, cluster"):
+        make_head("svm")
+    with pytest.raises(HeadError, match="kk"):
+        make_head("knn", kk=3)
+
+
+def test_models_never_import_torch():
+    code = "import sys, models, models.persistence; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
