@@ -133,6 +133,7 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
                      batch_size: int, workers: int, device: torch.device, strict: bool) -> dict:
     """Embed every work item into `out` (atomically, via out.partial); return counts for the summary."""
     partial = out.with_name(out.name + ".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
     handle = open_partial(partial, works, prov, batch_size)
     batch_size = int(handle.attrs["batch_size"])  # the one the file was started with: same batch cuts
     model = model.to(device).eval()

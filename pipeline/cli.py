@@ -91,6 +91,12 @@ def cmd_demo(args) -> None:
     demo(args.run, epochs=args.epochs, workers=args.workers)
 
 
+def cmd_score(args) -> None:
+    from .score import score
+    score(args.run, args.head, args.images, out=args.out, embeddings_out=args.embeddings, batch_size=args.batch_size,
+          workers=args.workers, device=args.device, strict=args.strict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganprov", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -131,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--run", required=True)
     report.add_argument("--head", help="the head whose attributions the report shows (default: logreg)")
     report.set_defaults(func=cmd_report)
+
+    score = commands.add_parser("score", help="attribute any folder of images with RUN's checkpoint and a head")
+    score.add_argument("--run", required=True)
+    score.add_argument("--head", required=True)
+    score.add_argument("--images", required=True, help="folder of images, flat or nested")
+    score.add_argument("--out", help="CSV path,label,confidence (default RUN/scores/FOLDER.csv)")
+    score.add_argument("--embeddings", help="HDF5 file for the embeddings (default: beside the CSV)")
+    score.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    add_runtime_options(score)
+    score.set_defaults(func=cmd_score)
 
     run = commands.add_parser("run", help="train, embed, fit every head, predict, evaluate, report")
     add_stage1_options(run)

@@ -1,0 +1,62 @@
+"""`ganprov score`: attribute any folder of images with a run's checkpoint and a fitted head, offline.
+
+Embeddings stream into an HDF5 file beside the CSV (resumable like `embed`); the head then reads them back in
+blocks, so neither step holds more than a block in memory whatever the number of images.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from features.atomic import atomic_path
+from features.errors import GanprovError
+from features.layout import list_images
+from features.run_folder import RunFolder
+
+BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
+
+
+def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None, embeddings_out: str | None = None,
+          batch_size: int = 64, workers: int = 2, device: str = "auto", strict: bool = False) -> Path:
+    from features.checkpoint import load_model
+    from features.embed import Work, existing_matches, provenance, write_embeddings
+    from features.train import pick_device
+    from models.embeddings import EmbeddingsFile
+
+    from .heads import load_run_head
+
+    run, images = RunFolder(run_dir), Path(images)
+    if not images.is_dir():
+        raise GanprovError(f"{images} is not a folder of images")
+    out = Path(out) if out else run.path / "scores" / f"{images.resolve().name}.csv"
+    embeddings_out = Path(embeddings_out) if embeddings_out else out.with_suffix(".h5")
+    model, meta = load_model(run.checkpoint)
+    prov = provenance(run.checkpoint, meta)
+    fitted, _ = load_run_head(run, head, EmbeddingsFile(run.embeddings))  # refuse a stale head before any work
+    paths = tuple(list_images(images, images))
+    if not paths:
+        raise GanprovError(f"{images} holds no PNG, JPEG, TIFF or BMP files")
+    work = Work("images", paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
+    if existing_matches(embeddings_out, [work], prov):
+        print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
+    else:
+        summary = write_embeddings(model, images, [work], embeddings_out, prov, int(meta["image_size"]),
+                                   batch_size, workers, pick_device(device), strict)
+        print(f"embedded {summary['embedded']} images ({summary['skipped']} skipped) in {summary['seconds']:.1f} s")
+    with h5py.File(embeddings_out, "r") as handle, atomic_path(out) as temporary:
+        group = handle["images"]
+        with open(temporary, "w", encoding="utf-8", newline="") as csv_file:
+            writer = csv.writer(csv_file, lineterminator="\n")
+            writer.writerow(["path", "label", "confidence"])
+            for start in range(0, group["embeddings"].shape[0], BLOCK_ROWS):
+                block = slice(start, start + BLOCK_ROWS)
+                proba = fitted.predict_proba(group["embeddings"][block])
+                labels = fitted.classes_[proba.argmax(axis=1)]
+                writer.writerows((path.decode(), label, f"{confidence:.6f}")
+                                 for path, label, confidence in zip(group["paths"][block], labels, proba.max(axis=1)))
+    print(f"scored {len(paths)} files with {head} → {out}")
+    return out
