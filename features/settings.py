@@ -20,6 +20,7 @@ class TrainSettings:
     device: str = "auto"
     workers: int = min(4, os.cpu_count() or 1)
     amp: bool = True
+    augment: bool = False
     strict: bool = False
 
     @classmethod

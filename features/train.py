@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from . import checkpoint
 from .atomic import write_csv
+from .augment import identity_preserving
 from .backbone import build_model
 from .errors import GanprovError
 from .images import ImageFiles, collate
@@ -25,7 +26,7 @@ from .run_folder import RunFolder
 from .settings import TRAIN_ON, TrainSettings
 
 # Settings that must not change between an interrupted run and its --resume.
-FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed")
+FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "augment")
 
 
 class TrainingError(GanprovError):
@@ -58,7 +59,9 @@ def training_rows(layout: Layout, settings: TrainSettings) -> tuple[ImageFiles, 
         train_paths, train_labels = train_paths + paths, train_labels + labels
     val_paths, val_labels = rows(layout.validation_split, True)
     size = settings.image_size
-    return ImageFiles(layout.root, train_paths, train_labels, size), ImageFiles(layout.root, val_paths, val_labels, size)
+    transform = identity_preserving(size) if settings.augment else None
+    return (ImageFiles(layout.root, train_paths, train_labels, size, transform),
+            ImageFiles(layout.root, val_paths, val_labels, size))
 
 
 def loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, shuffle_seed: int | None):

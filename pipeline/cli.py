@@ -20,6 +20,8 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=DEFAULTS.lr)
     parser.add_argument("--image-size", type=int, default=DEFAULTS.image_size)
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS.augment,
+                        help="identity-preserving augmentation (crops, blur, contrast) while training")
     add_runtime_options(parser)
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="no mixed precision on CUDA")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
@@ -35,7 +37,8 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 def train_settings(args) -> TrainSettings:
     return TrainSettings(data=args.data, weights=args.weights, train_on=args.train_on, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, image_size=args.image_size, seed=args.seed,
-                         device=args.device, workers=args.workers, amp=args.amp, strict=args.strict)
+                         device=args.device, workers=args.workers, amp=args.amp, strict=args.strict,
+                         augment=args.augment)
 
 
 def cmd_train(args) -> None:

@@ -7,7 +7,6 @@ import numpy as np
 
 from features.atomic import write_text
 from features.run_folder import RunFolder
-from models import HeadError
 from models.embeddings import EmbeddingsFile
 
 from . import plots
@@ -34,8 +33,6 @@ def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
     names = [head] if head else fitted_heads(run)
-    if not names:
-        raise HeadError(f"no fitted heads in {run.heads}: run `ganprov fit --run {run.path} --head logreg` first")
     validation = file.validation()
     results = []
     for name in names:

@@ -17,8 +17,10 @@ def head_path(run: RunFolder, name: str) -> Path:
 
 
 def fitted_heads(run: RunFolder) -> list[str]:
-    """Names of the heads fitted in this run, registry order first."""
+    """Names of the heads fitted in this run, registry order first; HeadError when there are none."""
     found = {p.stem for p in run.heads.glob("*.joblib")} if run.heads.is_dir() else set()
+    if not found:
+        raise HeadError(f"no fitted heads in {run.heads}: run `ganprov fit --run {run.path} --head all` first")
     return [n for n in HEADS if n in found] + sorted(found - set(HEADS))
 
 

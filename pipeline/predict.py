@@ -20,15 +20,18 @@ def unknown_filename(path: str) -> str:
 
 
 def attribute(run: RunFolder, name: str, file: EmbeddingsFile) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(file names, probabilities N×K, labels) for the unknown set, sorted by file name."""
+    """(file names, probabilities N×K with one column per subset of the file, labels) for the unknown set,
+    sorted by file name. A head fit on rows lacking some subsets scores those columns 0."""
     if "unknown" not in file.groups:
         raise HeadError(f"{file.path} has no unknown group: the data folder had no generated_unknown/")
     head, _ = load_run_head(run, name, file)
     unknown = file.read("unknown")
     names = [unknown_filename(p) for p in unknown.paths]
     order = np.argsort(names, kind="stable")
-    proba = head.predict_proba(unknown.embeddings)[order]
-    return [names[i] for i in order], proba, head.classes_[proba.argmax(axis=1)]
+    scores = head.predict_proba(unknown.embeddings)[order]
+    proba = np.zeros((len(order), len(file.subsets)))
+    proba[:, [file.subsets.index(c) for c in head.classes_.tolist()]] = scores
+    return [names[i] for i in order], proba, head.classes_[scores.argmax(axis=1)]
 
 
 def predict(run_dir, name: str) -> tuple[Path, Path]:

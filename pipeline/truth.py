@@ -22,9 +22,14 @@ def read_truth(path: str | Path, filenames: list[str], subsets: list[int]) -> di
     path = Path(path)
     if not path.is_file():
         raise TruthError(f"truth file {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row]
-    malformed = [f"line {i}: {row}" for i, row in enumerate(rows, 1) if len(row) != 2 or not row[1].strip().isdigit()]
+    try:  # utf-8-sig: a byte-order mark (spreadsheet export) is not part of the first file name
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            numbered = [(i, row) for i, row in enumerate(csv.reader(handle), 1) if row]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise TruthError(f"{path} is not a UTF-8 CSV file: {error}") from None
+    rows = [row for _, row in numbered]
+    malformed = [f"line {i}: {row}" for i, row in numbered
+                 if len(row) != 2 or not (row[1].strip().isascii() and row[1].strip().isdigit())]
     if malformed:
         raise TruthError(f"{path}: rows must be `filename,label` without a header; bad rows: {first(malformed)}")
     truth = {}

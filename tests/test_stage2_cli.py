@@ -1,0 +1,215 @@
+"""Stage 2 through the command line: embed, fit, predict, evaluate, report, run; and the errors a user meets."""
+import base64
+import csv
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from features.run_folder import RunFolder
+from models import HEADS, make_head
+from models.embeddings import EmbeddingsFile
+from models.persistence import save_head
+from pipeline.cli import main
+from tiny_data import make_data
+
+SUBSETS = [1, 2, 3]
+PNG = b"\x89PNG\r\n\x1a\n"
+SMALL = dict(per_subset=2, unknown=6)  # for whole runs: half the images to train on and embed
+TINY = ["--weights", "none", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--workers", "0"]
+
+
+def unknown_names(data) -> list[str]:
+    return sorted(p.name for p in (data / "generated_unknown").iterdir())
+
+
+def write_truth(data, path):
+    """tiny_data draws unknown image i from subset (i % 3) + 1 and names it {i:05d}.png."""
+    path.write_text("".join(f"{name},{int(name[:5]) % 3 + 1}\n" for name in unknown_names(data)))
+    return path
+
+
+def read_rows(path) -> list[list[str]]:
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ganprov: error: "), err
+    return err
+
+
+@pytest.fixture(scope="module")
+def fitted_run(trained_run, tmp_path_factory):
+    """The shared trained run, copied, embedded, every head fitted and predicting."""
+    data, trained = trained_run
+    run = tmp_path_factory.mktemp("stage2") / "run"
+    shutil.copytree(trained, run)
+    assert main(["embed", "--data", str(data), "--run", str(run), "--batch-size", "8", "--workers", "0"]) == 0
+    assert main(["fit", "--run", str(run), "--head", "all"]) == 0
+    assert main(["predict", "--run", str(run), "--head", "all"]) == 0
+    return data, RunFolder(run)
+
+
+@pytest.fixture
+def run_copy(fitted_run, tmp_path):
+    """A private copy for a test that writes to or damages the run folder."""
+    data, run = fitted_run
+    shutil.copytree(run.path, tmp_path / "run")
+    return data, RunFolder(tmp_path / "run")
+
+
+def test_fit_all_writes_every_head_with_its_sidecar(fitted_run):
+    _, run = fitted_run
+    for name in HEADS:
+        sidecar = json.loads((run.heads / f"{name}.json").read_text())
+        assert (run.heads / f"{name}.joblib").is_file()
+        assert sidecar["info"]["head"] == name and sidecar["info"]["fit_on_requested"] == "auto"
+        assert sidecar["info"]["provenance"]["checkpoint_sha256"] == EmbeddingsFile(run.embeddings).provenance["checkpoint_sha256"]
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_submission_csv_has_one_sorted_row_per_unknown_image(fitted_run, name):
+    data, run = fitted_run
+    rows = read_rows(run.predictions / f"{name}.csv")
+    assert [filename for filename, _ in rows] == unknown_names(data)  # no header, sorted, each image once
+    assert {int(label) for _, label in rows} <= set(SUBSETS)
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_proba_csv_rows_are_distributions_agreeing_with_the_submission(fitted_run, name):
+    _, run = fitted_run
+    header, *rows = read_rows(run.predictions / f"{name}.proba.csv")
+    assert header == ["filename", "p_1", "p_2", "p_3", "label", "confidence"]
+    assert rows and [row[0] for row in rows] == [n for n, _ in read_rows(run.predictions / f"{name}.csv")]
+    for filename, *p, label, confidence in rows:
+        p = np.array(p, dtype=float)
+        assert p.sum() == pytest.approx(1, abs=1e-4) and (p >= 0).all()
+        assert float(confidence) == pytest.approx(p.max())
+        assert int(label) == SUBSETS[int(p.argmax())]
+    assert [row[-2] for row in rows] == [label for _, label in read_rows(run.predictions / f"{name}.csv")]
+
+
+def test_evaluate_with_truth_prints_the_heads_table_and_writes_figures(fitted_run, tmp_path, capsys):
+    data, run = fitted_run
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run.path), "--truth", str(write_truth(data, tmp_path / "truth.csv"))]) == 0
+    out = capsys.readouterr().out
+    for name in HEADS:
+        assert len([line for line in out.splitlines() if re.match(rf"{name}\s+\S+\s+validation\s+3\s", line)]) == 1
+        assert len([line for line in out.splitlines() if re.match(rf"{name}\s+\S+\s+unknown\s+6\s", line)]) == 1
+        for set_name in ("validation", "unknown"):
+            assert (run.evaluation / f"confusion_{name}_{set_name}.png").read_bytes().startswith(PNG)
+    results = json.loads((run.evaluation / "metrics.json").read_text())
+    assert [(r["head"], r["set"]) for r in results] == [(n, s) for n in HEADS for s in ("validation", "unknown")]
+    assert all(r["confusion_labels"][:3] == SUBSETS and 0 <= r["accuracy"] <= 1 for r in results)
+    assert (run.evaluation / "pca.png").read_bytes().startswith(PNG)
+
+
+def test_report_is_one_self_contained_page(run_copy, tmp_path):
+    data, run = run_copy
+    assert main(["evaluate", "--run", str(run.path), "--head", "logreg",
+                 "--truth", str(write_truth(data, tmp_path / "truth.csv"))]) == 0
+    assert main(["report", "--run", str(run.path)]) == 0
+    page = run.report.read_text()
+    sources = re.findall(r'\bsrc="([^"]*)"', page)
+    assert len(sources) == len(re.findall(r"<img\b", page)) > 0
+    for source in sources:  # every image inlined: the page opens anywhere, copied alone
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1]).startswith(PNG)
+    assert not re.search(r"<(script|link|iframe)\b|\bhref=|url\(", page)
+    assert "<h2>Heads</h2>" in page and "<th>head</th><th>fit on</th><th>set</th>" in page
+    assert "<td>logreg</td>" in page and "<td>validation</td>" in page and "<td>unknown</td>" in page
+    evidence = page.split("<table class=evidence>", 1)[1].split("</table>", 1)[0]
+    assert evidence.count("<tr>") == 1 + len(unknown_names(data))  # header + the 6 unknown images
+    assert "real/t1/" in evidence and "subset " in evidence
+
+
+def test_fit_with_an_unknown_head_name(fitted_run, capsys):
+    _, run = fitted_run
+    assert main(["fit", "--run", str(run.path), "--head", "bogus"]) == 2
+    error = one_line_error(capsys)
+    assert "bogus" in error and all(name in error for name in HEADS)
+
+
+@pytest.mark.parametrize("head", ["all", "logreg"])
+def test_predict_before_fit_says_to_fit(run_copy, capsys, head):
+    _, run = run_copy
+    shutil.rmtree(run.heads)
+    assert main(["predict", "--run", str(run.path), "--head", head]) == 2
+    assert "`ganprov fit" in one_line_error(capsys)
+    assert main(["evaluate", "--run", str(run.path)]) == 2
+    assert "`ganprov fit" in one_line_error(capsys)
+
+
+def test_a_tampered_head_is_not_unpickled(run_copy, capsys):
+    _, run = run_copy
+    with open(run.heads / "logreg.joblib", "ab") as handle:
+        handle.write(b"\x00 appended")
+    assert main(["predict", "--run", str(run.path), "--head", "logreg"]) == 2
+    assert "sha256" in one_line_error(capsys)
+    assert main(["predict", "--run", str(run.path), "--head", "all"]) == 2  # all includes it
+    assert "logreg.joblib" in one_line_error(capsys)
+
+
+def test_a_head_fit_on_other_embeddings_is_refused(run_copy, capsys):
+    _, run = run_copy
+    sidecar_path = run.heads / "knn.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["info"]["provenance"]["checkpoint_sha256"] = "0" * 64
+    sidecar_path.write_text(json.dumps(sidecar))
+    assert main(["evaluate", "--run", str(run.path)]) == 2
+    assert "checkpoint_sha256" in one_line_error(capsys)
+
+
+def test_a_head_that_never_saw_a_subset_keeps_the_proba_columns_aligned(run_copy):
+    _, run = run_copy
+    file = EmbeddingsFile(run.embeddings)
+    rows = file.training("both")
+    seen = rows.labels != 2
+    head = make_head("logreg").fit(rows.embeddings[seen], rows.labels[seen])  # classes_ [1, 3]
+    save_head(head, run.heads / "partial.joblib", {"head": "partial", "fit_on": "both", "provenance": file.provenance})
+    assert main(["predict", "--run", str(run.path), "--head", "partial"]) == 0
+    header, *table = read_rows(run.predictions / "partial.proba.csv")
+    assert header == ["filename", "p_1", "p_2", "p_3", "label", "confidence"]
+    for filename, p1, p2, p3, label, confidence in table:
+        assert float(p2) == 0 and float(p1) + float(p3) == pytest.approx(1, abs=1e-4)
+        assert label in {"1", "3"} and float(confidence) == pytest.approx(max(float(p1), float(p3)))
+
+
+def test_run_end_to_end_then_again_with_nothing_left_to_do(tmp_path, capsys):
+    data = make_data(tmp_path / "data", **SMALL)
+    run = RunFolder(tmp_path / "run")
+    command = ["run", "--data", str(data), "--run", str(run.path), *TINY,
+               "--truth", str(write_truth(data, tmp_path / "truth.csv"))]
+    assert main(command) == 0
+    assert run.submission.read_text() == (run.predictions / "logreg.csv").read_text()
+    assert [name for name, _ in read_rows(run.submission)] == unknown_names(data)
+    assert run.report.is_file()
+    for name in HEADS:
+        assert (run.heads / f"{name}.joblib").is_file() and (run.heads / f"{name}.json").is_file()
+    assert {r["set"] for r in json.loads((run.evaluation / "metrics.json").read_text())} == {"validation", "unknown"}
+    stamps = {path: path.stat().st_mtime_ns for path in (run.checkpoint, run.embeddings, run.heads / "logreg.joblib")}
+    capsys.readouterr()
+
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "already trained" in out and "nothing to do" in out
+    assert "fitted " not in out and "epoch 1/1" not in out
+    assert all(path.stat().st_mtime_ns == stamp for path, stamp in stamps.items())
+    assert run.submission.is_file() and run.report.is_file()
+
+
+def test_run_in_the_audit_regime_without_generated_images(tmp_path):
+    data = make_data(tmp_path / "data", generated=None, **SMALL)
+    run = RunFolder(tmp_path / "run")
+    assert main(["run", "--data", str(data), "--run", str(run.path), *TINY]) == 0
+    assert run.read_config()["train"]["regime"] == "audit"
+    rows = read_rows(run.submission)
+    assert [name for name, _ in rows] == unknown_names(data) and {int(label) for _, label in rows} <= set(SUBSETS)
+    results = json.loads((run.evaluation / "metrics.json").read_text())
+    assert {r["set"] for r in results} == {"validation"} and {r["fit_on"] for r in results} == {"real"}
+    assert "<b>audit</b>" in run.report.read_text()
