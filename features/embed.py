@@ -28,6 +28,7 @@ from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD
 from .digest import sha256_of
 from .checkpoint import load_model
 from .errors import GanprovError
+from .fingerprint import FINGERPRINT_DIM, HIGH_PASS_SIGMA, WINDOW
 from .images import ImageFiles, collate
 from .layout import discover
 from .run_folder import RunFolder
@@ -36,6 +37,8 @@ from .train import pick_device
 GANPROV_VERSION = "0.1.0"
 # Provenance that decides whether two embedding files (or a head and a file) belong together.
 MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
+# What else an embeddings file must share with the current code before `embed` resumes or keeps it.
+SAME_FILE_KEYS = MATCHING_KEYS + ("fingerprint",)
 CHUNK_ROWS = 256
 
 
@@ -66,6 +69,7 @@ def provenance(checkpoint_path: Path, meta: dict) -> dict:
         "image_size": int(meta["image_size"]),
         "normalisation": json.dumps({"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": 255}),
         "weights_origin": meta["weights_origin"],
+        "fingerprint": json.dumps({"window": WINDOW, "high_pass_sigma": HIGH_PASS_SIGMA, "feature": "log rfft2 power"}),
         "subsets": np.asarray(meta["subsets"], dtype=np.int64),
         "ganprov_version": GANPROV_VERSION,
         "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__,
@@ -89,6 +93,8 @@ def create_groups(handle: h5py.File, works: list[Work]) -> None:
         group.create_dataset("paths", (0,), strings, maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("labels", (0,), "int32", maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("heldout", (0,), "bool", maxshape=(None,), chunks=(CHUNK_ROWS,))
+        group.create_dataset("fingerprints", (0, FINGERPRINT_DIM), "float32", maxshape=(None, FINGERPRINT_DIM),
+                             chunks=(64, FINGERPRINT_DIM))
         group.create_dataset("skipped_paths", (0,), strings, maxshape=(None,), chunks=(64,))
         group.create_dataset("skipped_reasons", (0,), strings, maxshape=(None,), chunks=(64,))
         group.attrs.update(files_total=len(work.paths), files_sha256=work.fingerprint, files_done=0, rows=0)
@@ -110,18 +116,27 @@ def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) 
             print(f"{partial} is damaged ({error}); starting it again")
             partial.unlink()
         else:
-            differ = differences(prov, handle.attrs)
+            differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
             same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.fingerprint for w in works)
             if differ or not same_files:
                 handle.close()
                 why = "; ".join(differ) or "the list of image files changed"
                 raise StaleEmbeddings(f"{partial} was started with other inputs ({why}); delete it or pass --force")
+            batch = int(handle.attrs["batch_size"])
             for work in works:  # cut back anything written after the last complete batch
                 group = handle[work.name]
-                for name in ("embeddings", "paths", "labels", "heldout"):
-                    group[name].resize(int(group.attrs["rows"]), axis=0)
+                rows, done = int(group.attrs["rows"]), int(group.attrs["files_done"])
+                for name, keep in (("embeddings", rows), ("paths", rows), ("labels", rows), ("heldout", rows), ("fingerprints", rows),
+                                   ("skipped_paths", done - rows), ("skipped_reasons", done - rows)):
+                    # Grow by a batch, then cut: HDF5 refills the cut part of the last chunk. A kill mid-flush
+                    # can leave string references there, past the saved extent, to heap objects never
+                    # written; writing over them fails with "bad heap index".
+                    group[name].resize(max(group[name].shape[0], keep) + batch, axis=0)
+                    group[name].resize(keep, axis=0)
             return handle
-    handle = h5py.File(partial, "w", libver="latest")
+    # Not libver="latest": its superblock (v3) stays marked open-for-write after a kill, and HDF5 then refuses
+    # to open the file at all (h5clear needed), so every killed run would start over.
+    handle = h5py.File(partial, "w", libver=("v108", "latest"))
     handle.attrs.update(prov, batch_size=batch_size, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     create_groups(handle, works)
     handle.flush()
@@ -146,7 +161,7 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
             todo = range(done, len(work.paths))
             if not len(todo):
                 continue
-            dataset = ImageFiles(root, work.paths, work.labels, image_size)
+            dataset = ImageFiles(root, work.paths, work.labels, image_size, fingerprints=True)
             data = torch.utils.data.DataLoader(
                 torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
                 collate_fn=collate, pin_memory=device.type == "cuda")
@@ -156,12 +171,14 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
                         row, reason = failures[0]
                         raise EmbeddingError(f"cannot read {root / work.paths[row]}: {reason}")
                     if len(rows):
+                        images, prints = images
                         with torch.autocast(device.type, enabled=device.type == "cuda"):
                             features = model.features(images.to(device, non_blocking=True))
                         append(group, "embeddings", features.float().cpu().numpy())
                         append(group, "paths", [work.paths[r] for r in rows.tolist()])
                         append(group, "labels", labels.numpy())
                         append(group, "heldout", work.heldout[rows.numpy()])
+                        append(group, "fingerprints", prints.numpy())
                     if failures:
                         append(group, "skipped_paths", [work.paths[r] for r, _ in failures])
                         append(group, "skipped_reasons", [reason for _, reason in failures])
@@ -190,7 +207,7 @@ def existing_matches(out: Path, works: list[Work], prov: dict) -> bool:
     if not out.exists():
         return False
     with h5py.File(out, "r") as handle:
-        differ = differences(prov, handle.attrs)
+        differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
         same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.fingerprint for w in works)
     if differ or not same_files:
         why = "; ".join(differ) or "the list of image files changed"

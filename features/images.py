@@ -6,12 +6,16 @@ scoring. A file that cannot be decoded yields a reason instead of a tensor; call
 """
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .fingerprint import fingerprint
 
 # Modes with more than 8 bits per pixel: stretched to their own range, since CT exports rarely fill 16 bits.
 HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
@@ -33,49 +37,74 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # RGB, RGBA, LA, P, PA, CMYK, YCbCr, ...
 
 
-def load_image(path: str | Path, size: int) -> torch.Tensor:
-    """Decode, convert and resize one file to a 3×size×size uint8 tensor; BadImage says what went wrong."""
+def check_regular_file(path: str | Path) -> None:
+    """Refuse FIFOs, devices and sockets before opening: open() on a FIFO named x.png waits forever."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # follows symlinks: dangling or looping ones raise OSError
+        raise BadImage(f"not a regular file (a FIFO, device, socket or folder): {path}")
+
+
+def decode(path: str | Path) -> Image.Image:
+    """Decode one file at its native resolution into an 8-bit image; BadImage says what went wrong."""
     try:
+        check_regular_file(path)
         with warnings.catch_warnings():
             # Over MAX_IMAGE_PIXELS is a warning in PIL; a decompression bomb must be refused, not decoded.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                image.draft(image.mode, (size, size))  # JPEG: decode at reduced scale when much larger
-                image = to_8bit(image)
-                if image.size != (size, size):
-                    image = image.resize((size, size), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image)
+                # Decode every pixel here, inside the with-block: the file is opened once and closed on
+                # any error, and a truncated file raises (LOAD_TRUNCATED_IMAGES stays False) rather than
+                # yielding a partly grey image. No JPEG draft mode: fingerprints need full resolution.
+                image.load()
+                return to_8bit(image)  # always a new image, independent of the file
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise BadImage(f"{type(error).__name__}: {error}") from None
-    if pixels.ndim == 2:
-        return torch.from_numpy(pixels.copy()).expand(3, size, size)
-    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+
+
+def to_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """Resize an 8-bit image to a 3×size×size uint8 tensor (greyscale repeated on three channels)."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    pixels = torch.from_numpy(np.array(image))
+    return pixels.expand(3, size, size) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+
+
+def load_image(path: str | Path, size: int) -> torch.Tensor:
+    """Decode, convert and resize one file to a 3×size×size uint8 tensor; BadImage says what went wrong."""
+    return to_tensor(decode(path), size)
 
 
 class ImageFiles(torch.utils.data.Dataset):
-    """(image or None, label, row, reason) for each file; a bad file never raises inside a worker."""
+    """(image or None, label, row, reason) for each file; a bad file never raises inside a worker.
+    With fingerprints=True the image is an (image, generator fingerprint) pair."""
 
-    def __init__(self, root: str | Path, paths, labels, size: int, transform=None):
-        self.root, self.paths, self.labels, self.size, self.transform = Path(root), paths, labels, size, transform
+    def __init__(self, root: str | Path, paths, labels, size: int, transform=None, fingerprints: bool = False):
+        self.root, self.paths, self.labels, self.size = Path(root), paths, labels, size
+        self.transform, self.fingerprints = transform, fingerprints
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, row: int):
         try:
-            image = load_image(self.root / self.paths[row], self.size)
+            decoded = decode(self.root / self.paths[row])
         except BadImage as error:
             return None, self.labels[row], row, str(error)
+        image = to_tensor(decoded, self.size)
         if self.transform is not None:
             image = self.transform(image)
+        if self.fingerprints:
+            image = image, torch.from_numpy(fingerprint(np.asarray(decoded.convert("L"))))
         return image, self.labels[row], row, ""
 
 
 def collate(batch):
-    """Stack the good images; return the bad ones as (row, reason) beside them."""
+    """Stack the good images (and fingerprints); return the bad ones as (row, reason) beside them."""
     good = [item for item in batch if item[0] is not None]
     failures = [(row, reason) for image, _, row, reason in batch if image is None]
-    images = torch.stack([item[0] for item in good]) if good else torch.empty(0, 3, 0, 0, dtype=torch.uint8)
+    if good and isinstance(good[0][0], tuple):
+        images = tuple(torch.stack(part) for part in zip(*(item[0] for item in good)))
+    else:
+        images = torch.stack([item[0] for item in good]) if good else torch.empty(0, 3, 0, 0, dtype=torch.uint8)
     labels = torch.tensor([item[1] for item in good], dtype=torch.long)
     rows = torch.tensor([item[2] for item in good], dtype=torch.long)
     return images, labels, rows, failures

@@ -78,15 +78,29 @@ def subset_number(folder: Path) -> int:
     return int(numbers[-1])
 
 
+def raise_error(error: OSError) -> None:
+    raise error
+
+
+def utf8_path(path: str) -> str:
+    """`path`, refused unless it is valid UTF-8: the HDF5 and CSV files name every row by its path."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LayoutError(f"file name {os.fsencode(path)!r} is not valid UTF-8: rename it") from None
+    return path
+
+
 def list_images(folder: Path, root: Path) -> list[str]:
     """Image files below `folder`, nested folders included, hidden files skipped, sorted."""
     found = []
-    # followlinks=False: a symlink loop cannot trap the walk.
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+    # followlinks=False: a symlink loop cannot trap the walk. onerror: a folder that cannot be listed stops
+    # discover() instead of silently adding no images (os.walk ignores such errors by default).
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=raise_error, followlinks=False):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(Path(dirpath, name).relative_to(root).as_posix())
+                found.append(utf8_path(Path(dirpath, name).relative_to(root).as_posix()))
     return sorted(found)
 
 
@@ -112,6 +126,13 @@ def labelled_split(name: str, root: Path) -> tuple[Split, list[int]]:
 def discover(root: str | os.PathLike) -> Layout:
     """Read the layout under `root`; raise LayoutError with one clear sentence when it does not fit."""
     root = Path(root)
+    try:
+        return read_layout(root)
+    except OSError as error:  # a folder inside that cannot be listed (permissions, I/O errors)
+        raise LayoutError(f"cannot read {error.filename or root}: {error.strerror or error}") from None
+
+
+def read_layout(root: Path) -> Layout:
     if not root.is_dir():
         raise LayoutError(f"data folder {root} does not exist or is not a folder")
     if not os.access(root, os.R_OK | os.X_OK):

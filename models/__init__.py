@@ -7,10 +7,12 @@ from __future__ import annotations
 from .cluster import ClusterHead
 from .cosine import CosineHead
 from .errors import HeadError
+from .fingerprint import FingerprintHead
 from .knn import KNNHead
 from .logreg import LogRegHead
 
-HEADS = {"logreg": LogRegHead, "cosine": CosineHead, "knn": KNNHead, "cluster": ClusterHead}
+HEADS = {"logreg": LogRegHead, "cosine": CosineHead, "knn": KNNHead, "cluster": ClusterHead,
+         "fingerprint": FingerprintHead}
 
 
 def make_head(name: str, **params):

@@ -15,15 +15,21 @@ FIT_ON = ("real", "generated", "both")
 
 @dataclass(frozen=True)
 class Embeddings:
-    """One group of the file: N×512 embeddings with their paths, subset labels and held-out flags."""
+    """One group of the file: N×512 embeddings with their paths, subset labels, held-out flags and generator
+    fingerprints (features/fingerprint.py)."""
     embeddings: np.ndarray
     paths: list[str]
     labels: np.ndarray
     heldout: np.ndarray
+    fingerprints: np.ndarray
 
     def rows(self, mask: np.ndarray) -> "Embeddings":
         return Embeddings(self.embeddings[mask], [p for p, m in zip(self.paths, mask) if m],
-                          self.labels[mask], self.heldout[mask])
+                          self.labels[mask], self.heldout[mask], self.fingerprints[mask])
+
+    def inputs_for(self, head) -> np.ndarray:
+        """What `head` scores: the embeddings, with the fingerprints beside them for heads that use them."""
+        return inputs_for(head, self.embeddings, self.fingerprints)
 
 
 class EmbeddingsFile:
@@ -49,7 +55,8 @@ class EmbeddingsFile:
     def read(self, group: str) -> Embeddings:
         with h5py.File(self.path, "r") as handle:
             g = handle[group]
-            return Embeddings(g["embeddings"][:], [p.decode() for p in g["paths"][:]], g["labels"][:], g["heldout"][:])
+            return Embeddings(g["embeddings"][:], [p.decode() for p in g["paths"][:]], g["labels"][:], g["heldout"][:],
+                              g["fingerprints"][:])
 
     def training(self, fit_on: str) -> Embeddings:
         """Labelled rows a head may learn from: never the held-out ones."""
@@ -59,13 +66,18 @@ class EmbeddingsFile:
             raise GanprovError(f"--fit-on {fit_on} needs the {missing[0]} group, which {self.path} does not have")
         parts = [self.read(g) for g in wanted]
         parts = [p.rows(~p.heldout) for p in parts]
-        return Embeddings(np.concatenate([p.embeddings for p in parts]), sum((p.paths for p in parts), []),
-                          np.concatenate([p.labels for p in parts]), np.concatenate([p.heldout for p in parts]))
+        return Embeddings(np.concatenate([p.embeddings for p in parts]), [path for p in parts for path in p.paths],
+                          np.concatenate([p.labels for p in parts]), np.concatenate([p.heldout for p in parts]),
+                          np.concatenate([p.fingerprints for p in parts]))
 
     def validation(self) -> Embeddings:
         """Held-out labelled rows, seen by neither the backbone's training nor any head's fit."""
         group = self.read(self.validation_group)
         return group.rows(group.heldout)
+
+
+def inputs_for(head, embeddings: np.ndarray, fingerprints: np.ndarray) -> np.ndarray:
+    return np.hstack([embeddings, fingerprints]) if getattr(head, "uses_fingerprints", False) else embeddings
 
 
 def plain(value):

@@ -37,7 +37,7 @@ def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list
     results = []
     for name in names:
         fitted, sidecar = load_run_head(run, name, file)
-        sets = [(f"validation", validation.labels, fitted.predict(validation.embeddings))]
+        sets = [(f"validation", validation.labels, fitted.predict(validation.inputs_for(fitted)))]
         if truth:
             filenames, _, labels = attribute(run, name, file)
             expected = read_truth(truth, filenames, file.subsets)

@@ -42,8 +42,10 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
     results = {}
     for choice in fit_on_choices(file, fit_on):
         rows = file.training(choice)
-        head = make_head(name, **(params or {})).fit(rows.embeddings, rows.labels)
-        accuracy = float(np.mean(head.predict(validation.embeddings) == validation.labels)) if len(validation.labels) else float("nan")
+        head = make_head(name, **(params or {}))
+        head.fit(rows.inputs_for(head), rows.labels)
+        predicted = head.predict(validation.inputs_for(head)) if len(validation.labels) else []
+        accuracy = float(np.mean(predicted == validation.labels)) if len(validation.labels) else float("nan")
         results[choice] = (accuracy, head, len(rows.labels))
     best = max(results, key=lambda c: results[c][0])  # max keeps the first of equals: the order above
     accuracy, head, n_train = results[best]

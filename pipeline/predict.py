@@ -28,7 +28,7 @@ def attribute(run: RunFolder, name: str, file: EmbeddingsFile) -> tuple[list[str
     unknown = file.read("unknown")
     names = [unknown_filename(p) for p in unknown.paths]
     order = np.argsort(names, kind="stable")
-    scores = head.predict_proba(unknown.embeddings)[order]
+    scores = head.predict_proba(unknown.inputs_for(head))[order]
     proba = np.zeros((len(order), len(file.subsets)))
     proba[:, [file.subsets.index(c) for c in head.classes_.tolist()]] = scores
     return [names[i] for i in order], proba, head.classes_[scores.argmax(axis=1)]

@@ -25,7 +25,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     from features.checkpoint import load_model
     from features.embed import Work, existing_matches, provenance, write_embeddings
     from features.train import pick_device
-    from models.embeddings import EmbeddingsFile
+    from models.embeddings import EmbeddingsFile, inputs_for
 
     from .heads import load_run_head
 
@@ -54,7 +54,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
             writer.writerow(["path", "label", "confidence"])
             for start in range(0, group["embeddings"].shape[0], BLOCK_ROWS):
                 block = slice(start, start + BLOCK_ROWS)
-                proba = fitted.predict_proba(group["embeddings"][block])
+                proba = fitted.predict_proba(inputs_for(fitted, group["embeddings"][block], group["fingerprints"][block]))
                 labels = fitted.classes_[proba.argmax(axis=1)]
                 writer.writerows((path.decode(), label, f"{confidence:.6f}")
                                  for path, label, confidence in zip(group["paths"][block], labels, proba.max(axis=1)))

@@ -11,7 +11,7 @@ from features.run_folder import RunFolder
 
 def read(path):
     with h5py.File(path, "r") as handle:
-        return {name: {key: handle[name][key][:] for key in ("embeddings", "paths", "labels", "heldout")}
+        return {name: {key: handle[name][key][:] for key in ("embeddings", "paths", "labels", "heldout", "fingerprints")}
                 for name in handle}, dict(handle.attrs)
 
 
@@ -59,8 +59,11 @@ def test_rerun_on_a_finished_file_does_nothing(trained_run, capsys):
     assert summary["embedded"] == 0 and "nothing to do" in capsys.readouterr().out
 
 
-# Four appends per batch (embeddings, paths, labels, heldout): die mid-batch, in a later batch, in another split.
-@pytest.mark.parametrize("fail_at", [2, 6, 14])
+APPENDS_PER_BATCH = 5  # embeddings, paths, labels, heldout, fingerprints
+
+
+# Die mid-batch, in a later batch, in another split (real holds 12 files: three batches of four).
+@pytest.mark.parametrize("fail_at", [2, 7, 17])
 def test_interrupted_run_resumes_to_the_same_file(trained_run, tmp_path, monkeypatch, fail_at):
     import shutil
     data, run = trained_run
@@ -84,7 +87,7 @@ def test_interrupted_run_resumes_to_the_same_file(trained_run, tmp_path, monkeyp
     assert not (copy / "embeddings.h5").exists() and (copy / "embeddings.h5.partial").exists()
     monkeypatch.setattr(embed_module, "append", real_append)
     summary = embed(data, copy, batch_size=4, workers=0)
-    finished_batches = (fail_at - 1) // 4
+    finished_batches = (fail_at - 1) // APPENDS_PER_BATCH
     assert summary["embedded"] == sum(len(g["paths"]) for g in expected.values()) - 4 * finished_batches
     resumed, _ = read(copy / "embeddings.h5")
     for name in expected:
