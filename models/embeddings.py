@@ -31,6 +31,9 @@ class Embeddings:
         """What `head` scores: the embeddings, with the fingerprints beside them for heads that use them."""
         return inputs_for(head, self.embeddings, self.fingerprints)
 
+    def with_fingerprints(self) -> np.ndarray:
+        return np.hstack([self.embeddings, self.fingerprints])
+
 
 class EmbeddingsFile:
     """The groups of an embeddings file, read on demand, and its provenance attributes."""
