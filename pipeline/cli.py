@@ -70,7 +70,7 @@ def cmd_predict(args) -> None:
     from .predict import predict
     from features.run_folder import RunFolder
     for name in (fitted_heads(RunFolder(args.run)) if args.head == "all" else [args.head]):
-        predict(args.run, name)
+        predict(args.run, name, abstain=args.abstain)
 
 
 def cmd_evaluate(args) -> None:
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="attribute generated_unknown with a fitted head")
     predict.add_argument("--run", required=True)
     predict.add_argument("--head", required=True, help="a fitted head's name, or all")
+    predict.add_argument("--abstain", type=float, nargs="?", const=0.99, metavar="QUANTILE",
+                         help="label 0 the images farther from every labelled image than this quantile of "
+                              "held-out ones (default 0.99): images no candidate subset explains")
     predict.set_defaults(func=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="metrics of every fitted head (or one), side by side")
