@@ -80,8 +80,11 @@ def cmd_evaluate(args) -> None:
 
 def cmd_report(args) -> None:
     from .report import write_report
-    from .run_all import DEFAULT_HEAD
-    write_report(args.run, args.head or DEFAULT_HEAD)
+    from features.run_folder import RunFolder
+    from models.embeddings import EmbeddingsFile
+
+    from .run_all import default_head
+    write_report(args.run, args.head or default_head(EmbeddingsFile(RunFolder(args.run).embeddings)))
 
 
 def cmd_run(args) -> None:
@@ -141,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="write RUN/report.html from what the run folder holds")
     report.add_argument("--run", required=True)
-    report.add_argument("--head", help="the head whose attributions the report shows (default: logreg)")
+    report.add_argument("--head", help="the head whose attributions the report shows (default: the regime's default head)")
     report.set_defaults(func=cmd_report)
 
     score = commands.add_parser("score", help="attribute any folder of images with RUN's checkpoint and a head")
