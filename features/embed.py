@@ -112,6 +112,9 @@ def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) 
     if partial.exists():
         try:
             handle = h5py.File(partial, "r+")
+        except BlockingIOError as error:  # locked, not damaged: a live embed, or image workers outliving
+            # a killed one (they share its file lock for up to ~5 s); deleting the file would lose its work
+            raise EmbeddingError(f"{partial} is in use by another process ({error}); run again when it ends") from None
         except OSError as error:  # killed in the middle of a write: start over rather than trust it
             print(f"{partial} is damaged ({error}); starting it again")
             partial.unlink()

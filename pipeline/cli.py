@@ -103,6 +103,13 @@ def cmd_score(args) -> None:
           workers=args.workers, device=args.device, strict=args.strict)
 
 
+def cmd_bench(args) -> None:
+    from .bench import bench
+    bench(image_size=args.image_size, n=args.n, device=args.device, heads_n=args.heads_n, out=args.json,
+          workers=args.workers, source_size=args.source_size, memory_n=tuple(args.memory_n),
+          heads_predict_n=args.heads_predict_n)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganprov", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -167,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=3)
     demo.add_argument("--workers", type=int)
     demo.set_defaults(func=cmd_demo)
+
+    bench = commands.add_parser("bench", help="time backbone, embed, the paper loop, heads and memory side by side")
+    bench.add_argument("--image-size", type=int, default=64, help="network input size, e.g. 64 or 224")
+    bench.add_argument("--n", type=int, help="images per image stage (default: 2048 at 64 px, 512 at 224 px)")
+    bench.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, ...")
+    bench.add_argument("--workers", type=int, default=DEFAULTS.workers, help="embed's decoding workers (its default)")
+    bench.add_argument("--heads-n", type=int, default=25000, help="embedding rows each head fits on")
+    bench.add_argument("--heads-predict-n", type=int, help="rows each head then predicts (default: --heads-n)")
+    bench.add_argument("--source-size", type=int, default=256, help="pixel size of the synthetic PNGs")
+    bench.add_argument("--memory-n", type=int, nargs=2, default=[2000, 20000], metavar=("N1", "N2"),
+                       help="numbers of images for the two peak-memory runs of embed")
+    bench.add_argument("--json", help="also write the results to this JSON file")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
