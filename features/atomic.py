@@ -16,7 +16,8 @@ def atomic_path(target: str | os.PathLike):
     """Yield a temporary path beside `target`; on success it replaces `target`, on error it is removed."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    # One fixed temporary name per target: what a killed write left behind is overwritten by the next one.
+    temporary = target.with_name(f".{target.name}.tmp")
     try:
         yield temporary
         with open(temporary, "rb") as handle:

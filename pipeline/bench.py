@@ -41,7 +41,7 @@ SUBSETS = (1, 2, 3, 4, 5)
 DISTINCT = 40  # distinct synthetic slices; the n files are copies of their encoded bytes
 DEFAULT_N = {64: 2048, 224: 512}  # about 15-20 s per image stage on a 2-core CPU
 MEMORY_N = (2000, 20000)
-MEMORY_IMAGE_SIZE = 32  # the memory stage embeds 22,000 images: small ones, so it takes about a minute
+MEMORY_IMAGE_SIZE = 16  # the memory stage embeds 22,000 images: tiny ones, so it measures growth with N quickly
 MEMORY_SOURCE_SIZE = 64
 TARGETS = {  # name: (what it compares, ">=" or "<=", bound)
     "embed / backbone-only": (">=", 0.95),

@@ -8,13 +8,15 @@ from pipeline.cli import build_parser
 
 def test_bench_reports_every_stage(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    result = bench(image_size=32, n=32, heads_n=500, source_size=48, memory_n=(32, 96), workers=1, out=out)
+    result = bench(image_size=32, n=32, heads_n=500, heads_predict_n=200, source_size=48, memory_n=(32, 96),
+                   workers=1, out=out)
 
     for stage in ("backbone_only", "embed", "paper_loop"):
         assert result["stages"][stage]["images"] == 32
         assert result["stages"][stage]["images_per_s"] > 0 and result["stages"][stage]["seconds"] > 0
     assert set(result["heads"]) == set(HEADS)  # every registered head, whatever the registry holds today
-    assert all(head["seconds"] > 0 and head["rows"] == 500 for head in result["heads"].values())
+    assert all(head["seconds"] > 0 and (head["rows"], head["predict_rows"]) == (500, 200)
+               for head in result["heads"].values())
     for n in ("32", "96"):
         memory = result["memory"][n]
         assert memory["embedded"] == int(n) and memory["peak_rss_mib"] > 0 and memory["workers_peak_rss_mib"] > 0
