@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -72,6 +73,7 @@ def training_figure(log_rows: list[dict]):
     figure, loss_axes = plt.subplots(figsize=(6, 3.2))
     loss_axes.plot(epochs, [float(r["train_loss"]) for r in log_rows], "o-", color="tab:red", label="train loss")
     loss_axes.set_xlabel("epoch")
+    loss_axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     loss_axes.set_ylabel("loss")
     acc_axes = loss_axes.twinx()
     acc_axes.plot(epochs, [float(r["train_acc"]) for r in log_rows], "s--", color="tab:blue", label="train acc")
