@@ -293,25 +293,62 @@ def fork_memory_child(spec: dict, n: int) -> dict:
     return json.loads(text) if text else {"error": "the measuring process died"}
 
 
-def memory_children(spec: dict) -> list[dict]:
-    """Run as `python -m pipeline.bench SPEC`: import torch and ganprov once, then fork one child per
-    number of images, so each size starts from a fresh process holding nothing but the imports."""
-    import features.checkpoint  # noqa: F401  (imported before forking: every child inherits them)
+class MemoryProcess:
+    """The fresh interpreter of the memory stage. It is started first thing, so that its imports (seconds:
+    torch and torchvision) overlap the bench's own imports and set-up; it then waits, idle, for its job on
+    stdin, so it takes no CPU from the timed stages. Given the job, it forks one child per number of images:
+    each starts from a process holding the imports and nothing else, as `ganprov embed` does."""
+
+    def __init__(self):
+        self.process = subprocess.Popen([sys.executable, "-m", "pipeline.bench"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_ready(self) -> None:
+        """Block until the imports are done, so they cannot compete with a timed stage."""
+        if self.process.stdout.readline().strip() != "ready":
+            self.fail("could not start")
+
+    def measure(self, spec: dict) -> list[dict]:
+        stdout, stderr = self.process.communicate(json.dumps(spec))
+        if self.process.returncode != 0 or not stdout.strip():
+            self.fail("failed", stderr)
+        return json.loads(stdout.strip().splitlines()[-1])
+
+    def fail(self, what: str, stderr: str | None = None):
+        if stderr is None:  # it stopped before communicate(): what it said is still in the pipe
+            if self.process.poll() is None:
+                self.process.kill()
+            stderr = self.process.stderr.read()
+        self.close()
+        raise RuntimeError(f"the memory measurement {what}:\n{stderr[-3000:]}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+def serve_memory_job() -> None:
+    """`python -m pipeline.bench`: import, say ready, read the job from stdin, print the results as JSON."""
+    # Imported, not run: GNU OpenMP does not survive a fork once it has started its threads, so no torch
+    # computation may happen in this process before the children are forked.
+    import features.checkpoint  # noqa: F401
     import features.embed  # noqa: F401
 
-    return [fork_memory_child(spec, n) for n in spec["sizes"]]
+    print("ready", flush=True)
+    spec = json.loads(sys.stdin.read())
+    print(json.dumps([fork_memory_child(spec, n) for n in spec["sizes"]]))
 
 
-def embed_memory(root: Path, run_dir: Path, files: list[str], sizes: list[int], image_size: int, device: str,
-                 batch_size: int, workers: int) -> dict:
-    """Peak memory of embed at each of `sizes`, measured in a fresh interpreter (memory_children)."""
+def embed_memory(process: MemoryProcess, root: Path, run_dir: Path, files: list[str], sizes, image_size: int,
+                 device: str, batch_size: int, workers: int) -> dict:
+    """Peak memory of embed at each of `sizes`, measured by the fresh interpreter `process`."""
     spec = {"root": str(root), "run": str(run_dir), "files": files, "sizes": list(sizes), "image_size": image_size,
             "device": device, "batch_size": batch_size, "workers": workers}
-    done = subprocess.run([sys.executable, "-m", "pipeline.bench", json.dumps(spec)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the memory measurement failed:\n{done.stderr[-3000:]}")
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    results = process.measure(spec)
     for n, result in zip(sizes, results):
         if "error" in result:
             raise RuntimeError(f"the memory measurement of embed on {n} images failed: {result['error']}")
@@ -402,19 +439,29 @@ def bench(image_size: int = 64, n: int | None = None, device: str = "auto", head
           memory_source_size: int = MEMORY_SOURCE_SIZE, seed: int = 0, quiet: bool = False) -> dict:
     """Measure every stage in this process (memory in a fresh interpreter); print a table; return the numbers
     (and write them as JSON to `out` when given)."""
+    n = default_n(image_size) if n is None else n
+    if n < 1 or heads_n < len(SUBSETS) or len(memory_n) != 2:
+        raise ValueError("need n >= 1, heads_n >= 5 and two memory sizes")
+    memory_process = MemoryProcess()  # before importing torch here: the two imports run side by side
+    try:
+        return run_stages(memory_process, image_size, n, device, heads_n, out, workers, source_size,
+                          heads_n if heads_predict_n is None else heads_predict_n, memory_n, memory_image_size,
+                          memory_source_size, seed, quiet)
+    finally:
+        memory_process.close()
+
+
+def run_stages(memory_process, image_size, n, device, heads_n, out, workers, source_size, heads_predict_n,
+               memory_n, memory_image_size, memory_source_size, seed, quiet) -> dict:
     import torch
 
     from features.images import load_image
     from features.train import pick_device
 
-    n = default_n(image_size) if n is None else n
-    if n < 1 or heads_n < len(SUBSETS) or len(memory_n) != 2:
-        raise ValueError("need n >= 1, heads_n >= 5 and two memory sizes")
     torch_device = pick_device(device)
     say = (lambda *args: None) if quiet else (lambda text: print(text, flush=True))
     result = {"image_size": image_size, "source_size": source_size, "n": n, "heads_n": heads_n, "workers": workers,
-              "heads_predict_n": heads_n if heads_predict_n is None else heads_predict_n,
-              "memory_n": list(memory_n), "memory_image_size": memory_image_size,
+              "heads_predict_n": heads_predict_n, "memory_n": list(memory_n), "memory_image_size": memory_image_size,
               "environment": environment(torch_device, workers), "stages": {}}
     with tempfile.TemporaryDirectory(prefix="ganprov-bench-") as temporary:
         temporary = Path(temporary)
@@ -422,6 +469,10 @@ def bench(image_size: int = 64, n: int | None = None, device: str = "auto", head
         say(f"writing {n} synthetic {source_size}-px PNGs to {data} ...")
         paths = synthetic_images(data, n, source_size, seed=seed)
         model = synthetic_run(run_dir, image_size, seed)
+        memory_data, memory_run = temporary / "memory-data", temporary / "memory-run"
+        files = synthetic_images(memory_data, DISTINCT, memory_source_size, seed=seed)
+        synthetic_run(memory_run, memory_image_size, seed)
+        memory_process.wait_ready()
 
         say("1/5 backbone only ...")
         distinct = torch.stack([load_image(data / path, image_size) for path in paths[:DISTINCT]])
@@ -433,15 +484,12 @@ def bench(image_size: int = 64, n: int | None = None, device: str = "auto", head
         result["stages"]["embed"] = embed_end_to_end(data, run_dir, n, device, BATCH_SIZE, workers)
         say("3/5 paper loop ...")
         result["stages"]["paper_loop"] = paper_loop(model, data, paths, image_size, torch_device, BATCH_SIZE)
-        say(f"4/5 heads: fit on {heads_n:,} rows, predict on {result['heads_predict_n']:,} ...")
-        result["heads"] = heads_speed(heads_n, result["heads_predict_n"], seed)
-
-        say(f"5/5 embed peak memory at {memory_n[0]} and {memory_n[1]} images, fresh processes ...")
-        memory_data, memory_run = temporary / "memory-data", temporary / "memory-run"
-        files = synthetic_images(memory_data, DISTINCT, memory_source_size, seed=seed)
-        synthetic_run(memory_run, memory_image_size, seed)
-        result["memory"] = embed_memory(memory_data, memory_run, files, memory_n, memory_image_size, device,
-                                        BATCH_SIZE, workers)
+        say(f"4/5 heads: fit on {heads_n:,} rows, predict on {heads_predict_n:,} ...")
+        result["heads"] = heads_speed(heads_n, heads_predict_n, seed)
+        say(f"5/5 embed peak memory at {memory_n[0]:,} and {memory_n[1]:,} images of {memory_image_size} px, "
+            "each in a fresh process ...")
+        result["memory"] = embed_memory(memory_process, memory_data, memory_run, files, memory_n, memory_image_size,
+                                        device, BATCH_SIZE, workers)
     result["load_average_end"] = list(os.getloadavg())
     result["ratios"], result["targets"] = ratios_and_targets(result)
     say("")
@@ -453,5 +501,5 @@ def bench(image_size: int = 64, n: int | None = None, device: str = "auto", head
     return result
 
 
-if __name__ == "__main__":  # the memory stage's fresh interpreter: python -m pipeline.bench SPEC
-    print(json.dumps(memory_children(json.loads(sys.argv[1]))))
+if __name__ == "__main__":  # the memory stage's fresh interpreter (MemoryProcess)
+    serve_memory_job()
