@@ -5,12 +5,18 @@ batch; the group's attrs `files_done` and `rows` are written after the rows they
 any point resumes by cutting the datasets back to `rows` and reading on from `files_done`. Batches are cut
 at the same file boundaries every time (the batch size is pinned in the file), so a resumed file equals an
 uninterrupted one. When every split is done, the partial file is renamed into place.
+
+Under torchrun each process embeds a contiguous run of whole batches of every split into its own shard
+(`RUN/embeddings-shards/rank-R-of-N.h5`, resumable like the one file), and rank 0 then copies the shards, in
+rank order, into `RUN/embeddings.h5`: the same rows, in the same order, cut into the same batches as one
+process would write.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import platform
 import time
 from dataclasses import dataclass
@@ -23,6 +29,7 @@ import torch
 import torchvision
 from tqdm import tqdm
 
+from . import distributed
 from .atomic import write_csv
 from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD
 from .digest import sha256_of
@@ -40,6 +47,8 @@ MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
 # What else an embeddings file must share with the current code before `embed` resumes or keeps it.
 SAME_FILE_KEYS = MATCHING_KEYS + ("fingerprint",)
 CHUNK_ROWS = 256
+DATASETS = ("embeddings", "paths", "labels", "heldout", "fingerprints", "skipped_paths", "skipped_reasons")
+COPY_ROWS = 4096  # rows copied from a shard at a time: memory stays flat whatever the shard's size
 
 
 class EmbeddingError(GanprovError):
@@ -61,6 +70,14 @@ class Work:
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256("\n".join(self.paths).encode()).hexdigest()
+
+    def share(self, world: distributed.World, batch_size: int) -> "Work":
+        """This process's contiguous run of whole batches: every image lands in the batch it would have
+        in one process, and the shards, concatenated in rank order, give back the whole list."""
+        batches = -(-len(self.paths) // batch_size)
+        start, stop = (batches * rank // world.size * batch_size for rank in (world.rank, world.rank + 1))
+        part = slice(start, min(stop, len(self.paths)))
+        return Work(self.name, self.paths[part], self.labels[part], self.heldout[part])
 
 
 def provenance(checkpoint_path: Path, meta: dict) -> dict:
@@ -148,7 +165,7 @@ def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) 
 
 @torch.inference_mode()
 def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict, image_size: int,
-                     batch_size: int, workers: int, device: torch.device, strict: bool) -> dict:
+                     batch_size: int, workers: int, device: torch.device, strict: bool, progress: bool = True) -> dict:
     """Embed every work item into `out` (atomically, via out.partial); return counts for the summary."""
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +185,8 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
             data = torch.utils.data.DataLoader(
                 torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
                 collate_fn=collate, pin_memory=device.type == "cuda")
-            with tqdm(total=len(work.paths), initial=done, desc=f"embed {work.name}", unit="img") as bar:
+            with tqdm(total=len(work.paths), initial=done, desc=f"embed {work.name}", unit="img",
+                      disable=not progress) as bar:
                 for images, labels, rows, failures in data:
                     if failures and strict:
                         row, reason = failures[0]
@@ -225,23 +243,80 @@ def layout_works(data: str | os.PathLike, seed: int) -> tuple[Path, list[Work]]:
     return layout.root, works
 
 
+def shard_path(out: Path, world: distributed.World) -> Path:
+    return out.with_name(f"{out.stem}-shards") / f"rank-{world.rank}-of-{world.size}.h5"
+
+
+def combine(shards: list[Path], works: list[Work], out: Path, prov: dict, batch_size: int) -> None:
+    """Copy the shards, in order, into `out` (atomically, via out.partial). Each group's attrs are updated
+    after its rows, so a partial file left by a kill is a valid prefix that `embed` resumes."""
+    partial = out.with_name(out.name + ".partial")
+    with h5py.File(partial, "w", libver=("v108", "latest")) as handle:
+        handle.attrs.update(prov, batch_size=batch_size, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        create_groups(handle, works)
+        for shard in tqdm(shards, desc="combine shards", unit="shard"):
+            with h5py.File(shard, "r") as part:
+                for work in works:
+                    source, target = part[work.name], handle[work.name]
+                    for name in DATASETS:
+                        for start in range(0, source[name].shape[0], COPY_ROWS):
+                            append(target, name, source[name][start:start + COPY_ROWS])
+                    for key in ("rows", "files_done"):
+                        target.attrs[key] = int(target.attrs[key]) + int(source.attrs[key])
+                    handle.flush()
+    os.replace(partial, out)
+
+
 def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int = 64, workers: int = 2,
           device: str = "auto", strict: bool = False, force: bool = False) -> dict:
-    """Embed the data folder's images with RUN's best checkpoint into RUN/embeddings.h5."""
+    """Embed the data folder's images with RUN's best checkpoint into RUN/embeddings.h5; under torchrun,
+    each process embeds its share and rank 0 combines them."""
     run = RunFolder(run_dir)
     model, meta = load_model(run.checkpoint)
     prov = provenance(run.checkpoint, meta)
     root, works = layout_works(data, int(meta["settings"]["seed"]))
-    if force:
-        run.embeddings.unlink(missing_ok=True)
-        run.embeddings.with_name(run.embeddings.name + ".partial").unlink(missing_ok=True)
+    world = distributed.world()
+    torch_device = world.device(pick_device(device))
+    distributed.start(torch_device)
+    if force and world.is_main:
+        for path in (run.embeddings, run.embeddings.with_name(run.embeddings.name + ".partial")):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(shard_path(run.embeddings, world).parent, ignore_errors=True)
+    world.barrier()  # every process sees the same files from here on
     if existing_matches(run.embeddings, works, prov):
-        print(f"{run.embeddings} is complete for these images and this checkpoint; nothing to do")
+        if world.is_main:
+            print(f"{run.embeddings} is complete for these images and this checkpoint; nothing to do")
         return {"embedded": 0, "skipped": 0, "seconds": 0.0}
-    summary = write_embeddings(model, root, works, run.embeddings, prov, int(meta["image_size"]),
-                               batch_size, workers, pick_device(device), strict)
-    write_csv(run.skipped, skipped_rows(run.embeddings), ["split", "path", "reason"])
-    rate = summary["embedded"] / max(summary["seconds"], 1e-9)
-    print(f"embedded {summary['embedded']} images in {summary['seconds']:.1f} s ({rate:.0f} img/s); "
-          f"{summary['skipped']} skipped → {run.embeddings}")
+    summary = embed_share(model, root, works, run.embeddings, prov, meta, batch_size, workers, torch_device,
+                          strict, world)
+    if world.is_main:
+        write_csv(run.skipped, skipped_rows(run.embeddings), ["split", "path", "reason"])
+        rate = summary["embedded"] / max(summary["seconds"], 1e-9)
+        print(f"embedded {summary['embedded']} images in {summary['seconds']:.1f} s ({rate:.0f} img/s"
+              f"{f', {world.size} processes' if world.size > 1 else ''}); {summary['skipped']} skipped → {run.embeddings}")
     return summary
+
+
+def embed_share(model, root: Path, works: list[Work], out: Path, prov: dict, meta: dict, batch_size: int,
+                workers: int, device: torch.device, strict: bool, world: distributed.World) -> dict:
+    """One process: embed everything into `out`. Several: this one's share into its shard, then rank 0
+    combines the shards; the counts returned are the totals over all processes."""
+    options = dict(image_size=int(meta["image_size"]), workers=workers, device=device, strict=strict)
+    if world.size == 1:
+        return write_embeddings(model, root, works, out, prov, batch_size=batch_size, **options)
+    started = time.perf_counter()
+    shard = shard_path(out, world)
+    mine = [work.share(world, batch_size) for work in works]
+    summary = {"embedded": 0, "skipped": 0}
+    if not existing_matches(shard, mine, prov):  # a rerun keeps every finished shard
+        summary = write_embeddings(model, root, mine, shard, prov, batch_size=batch_size, progress=world.is_main,
+                                   **options)
+    embedded, skipped = world.sum(summary["embedded"], summary["skipped"])
+    world.barrier()
+    if world.is_main:
+        shards = [shard_path(out, distributed.World(rank, world.size)) for rank in range(world.size)]
+        with h5py.File(shards[0], "r") as first:  # the batch size the shards were cut with
+            combine(shards, works, out, prov, int(first.attrs["batch_size"]))
+        shutil.rmtree(shard.parent)
+    world.barrier()  # the others return once the combined file is in place
+    return {"embedded": int(embedded), "skipped": int(skipped), "seconds": time.perf_counter() - started}

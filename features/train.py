@@ -2,6 +2,10 @@
 
 Every epoch reseeds torch and the sampler from (seed, epoch), so a run resumed from `last.pt` sees the same
 batches and augmentations as one that was never interrupted.
+
+Under torchrun (see distributed.py) the model is wrapped in DistributedDataParallel, --batch-size stays the
+global batch (each of N processes takes a share of each of the batches one process would draw), batch norm and the loss are taken over the global batch, and rank 0 alone writes. So N
+processes train the same network as one, up to floating-point rounding.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .atomic import write_csv
 from .augment import identity_preserving
 from .backbone import build_model
@@ -64,18 +68,27 @@ def training_rows(layout: Layout, settings: TrainSettings) -> tuple[ImageFiles, 
             ImageFiles(layout.root, val_paths, val_labels, size))
 
 
-def loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, shuffle_seed: int | None):
-    shuffle = shuffle_seed is not None
-    generator = torch.Generator().manual_seed(shuffle_seed) if shuffle else None
-    # BatchNorm cannot train on a last batch of one image at small sizes: drop just that one.
-    drop_last = shuffle and len(dataset) % settings.batch_size == 1 and len(dataset) > 1
+def train_loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, world: distributed.World,
+                 epoch: int):
+    """This process's share of every global batch of the epoch's permutation (seeded by seed and epoch)."""
+    seed = settings.seed * 1000 + epoch
+    batches = distributed.GlobalBatches(len(dataset), settings.batch_size, world, seed, drop_last_single=True)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=settings.batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
-        num_workers=settings.workers, collate_fn=collate, pin_memory=device.type == "cuda",
+        dataset, batch_sampler=batches, num_workers=settings.workers, collate_fn=collate,
+        generator=torch.Generator().manual_seed(seed),  # seeds the workers' augmentations
+        pin_memory=device.type == "cuda",
     )
 
 
-def check_failures(failures, dataset: ImageFiles, strict: bool, bad: dict) -> None:
+def validation_loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, world: distributed.World):
+    """Every world.size-th validation image from this rank on: no image counted twice, none left out."""
+    share = torch.utils.data.Subset(dataset, range(world.rank, len(dataset), world.size))
+    return torch.utils.data.DataLoader(share, batch_size=settings.batch_size, num_workers=settings.workers,
+                                       collate_fn=collate, pin_memory=device.type == "cuda")
+
+
+def check_failures(failures, dataset, strict: bool, bad: dict) -> None:
+    dataset = getattr(dataset, "dataset", dataset)  # a Subset's rows index its dataset
     for row, reason in failures:
         path = dataset.paths[row]
         if strict:
@@ -83,29 +96,39 @@ def check_failures(failures, dataset: ImageFiles, strict: bool, bad: dict) -> No
         bad[path] = reason
 
 
-def train_one_epoch(model, criterion, optimizer, scaler, data, device, settings, bad, epoch):
+def train_one_epoch(model, criterion, optimizer, scaler, data, device, settings, bad, epoch, world):
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for images, labels, _, failures in tqdm(data, desc=f"epoch {epoch}/{settings.epochs}", unit="batch", leave=False):
+    for images, labels, _, failures in tqdm(data, desc=f"epoch {epoch}/{settings.epochs}", unit="batch", leave=False,
+                                            disable=not world.is_main):
         check_failures(failures, data.dataset, settings.strict, bad)
-        if not len(labels):
+        # Images in the whole global batch: every process must take the step (DDP and batch norm
+        # synchronise inside it) unless the batch is empty everywhere.
+        (batch,) = world.sum(len(labels))
+        if not batch:
             continue
+        if not len(labels):  # every image of this share failed: take part with an empty one
+            images = torch.zeros(0, 3, settings.image_size, settings.image_size, dtype=torch.uint8)
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=scaler.is_enabled()):
             output = model(images)
-            loss = criterion(output, labels)
+            # The sum over this share, over the global batch size: DDP's averaging over processes then
+            # gives the global batch's mean loss, whatever the shares' sizes.
+            loss_sum = criterion(output, labels)
+            loss = loss_sum * world.size / batch
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        total_loss += loss.item() * len(labels)
+        total_loss += loss_sum.item()
         correct += (output.argmax(1) == labels).sum().item()
         seen += len(labels)
+    total_loss, correct, seen = world.sum(total_loss, correct, seen)
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
 @torch.inference_mode()
-def evaluate(model, data, device, settings, bad) -> float:
+def evaluate(model, data, device, settings, bad, world) -> float:
     model.eval()
     correct, seen = 0, 0
     for images, labels, _, failures in data:
@@ -116,7 +139,16 @@ def evaluate(model, data, device, settings, bad) -> float:
             output = model(images.to(device, non_blocking=True))
         correct += (output.argmax(1).cpu() == labels).sum().item()
         seen += len(labels)
+    correct, seen = world.sum(correct, seen)
     return correct / max(seen, 1)
+
+
+def parallel(network: nn.Module, device: torch.device, world: distributed.World) -> nn.Module:
+    """The network as this process trains it: itself, or under DDP with batch norm over the global batch."""
+    if world.size == 1:
+        return network
+    return nn.parallel.DistributedDataParallel(distributed.synchronise_batch_norm(network, device),
+                                               device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force: bool) -> dict | None:
@@ -144,52 +176,74 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
     run = RunFolder(run_dir)
     settings.data = str(Path(settings.data).resolve())  # a resume from another working folder is the same run
     layout = discover(settings.data)
+    world = distributed.world()
+    if settings.batch_size % world.size:
+        raise TrainingError(f"--batch-size {settings.batch_size} is the global batch: it must divide evenly "
+                            f"among the {world.size} processes")
     state = prepare_resume(run, settings, resume, force)
     if state is not None and state["meta"]["epoch"] >= settings.epochs:
-        print(f"{run.path} is already trained ({state['meta']['epoch']}/{settings.epochs} epochs); --force retrains")
+        if world.is_main:
+            print(f"{run.path} is already trained ({state['meta']['epoch']}/{settings.epochs} epochs); --force retrains")
         return state["meta"]
-    device = pick_device(settings.device)
+    device = world.device(pick_device(settings.device))
+    distributed.start(device)
+    return fit(settings, run, layout, state, device, world)
+
+
+def fit(settings: TrainSettings, run: RunFolder, layout: Layout, state: dict | None, device: torch.device,
+        world: distributed.World) -> dict:
     train_set, val_set = training_rows(layout, settings)
-    model, origin = build_model(len(layout.subsets), settings.weights, settings.seed)
-    model.to(device)
-    criterion = nn.CrossEntropyLoss()
+    network, origin = build_model(len(layout.subsets), settings.weights, settings.seed)
+    if state is not None:
+        network.load_state_dict(state["model"])
+    model = parallel(network.to(device), device, world)
+    criterion = nn.CrossEntropyLoss(reduction="sum")
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=settings.amp and device.type == "cuda")
     meta = {"subsets": list(layout.subsets), "image_size": settings.image_size, "weights_origin": origin,
             "regime": layout.regime, "settings": asdict(settings), "epoch": 0, "val_acc": -1.0, "best_acc": -1.0}
     log: list[list] = []
     if state is not None:
-        model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         meta.update(epoch=state["meta"]["epoch"], best_acc=state["meta"]["best_acc"], weights_origin=state["meta"]["weights_origin"])
         log = [list(row) for row in state["log"]]
-        print(f"resuming {run.path} after epoch {meta['epoch']}")
-    run.write_config("train", asdict(settings) | {"weights_origin": meta["weights_origin"], "regime": layout.regime})
+        if world.is_main:
+            print(f"resuming {run.path} after epoch {meta['epoch']}")
+    if world.is_main:
+        run.write_config("train", asdict(settings) | {"weights_origin": meta["weights_origin"], "regime": layout.regime,
+                                                      "processes": world.size})
     bad: dict[str, str] = {}
     started = time.perf_counter()
     for epoch in range(meta["epoch"] + 1, settings.epochs + 1):
         tick = time.perf_counter()
         torch.manual_seed(settings.seed * 1000 + epoch)
         train_loss, train_acc = train_one_epoch(model, criterion, optimizer, scaler,
-                                                loader(train_set, settings, device, settings.seed * 1000 + epoch),
-                                                device, settings, bad, epoch)
-        val_acc = evaluate(model, loader(val_set, settings, device, None), device, settings, bad)
+                                                train_loader(train_set, settings, device, world, epoch),
+                                                device, settings, bad, epoch, world)
+        val_acc = evaluate(network, validation_loader(val_set, settings, device, world), device, settings, bad, world)
         seconds = time.perf_counter() - tick
         log.append([epoch, round(train_loss, 6), round(train_acc, 6), round(val_acc, 6), round(seconds, 2)])
         meta.update(epoch=epoch, val_acc=val_acc)
         if val_acc > meta["best_acc"]:
             meta["best_acc"] = val_acc
-            checkpoint.save(run.checkpoint, model, dict(meta))
-        checkpoint.save(run.last, model, dict(meta), optimizer=optimizer.state_dict(),
-                        scaler=scaler.state_dict(), log=log)
-        write_csv(run.train_log, log, ["epoch", "train_loss", "train_acc", "val_acc", "seconds"])
-        tqdm.write(f"epoch {epoch}/{settings.epochs}: loss {train_loss:.4f}  train acc {train_acc:.4f}  "
-                   f"val acc {val_acc:.4f}  ({seconds:.1f} s)")
+            if world.is_main:
+                checkpoint.save(run.checkpoint, network, dict(meta))
+        if world.is_main:
+            checkpoint.save(run.last, network, dict(meta), optimizer=optimizer.state_dict(),
+                            scaler=scaler.state_dict(), log=log)
+            write_csv(run.train_log, log, ["epoch", "train_loss", "train_acc", "val_acc", "seconds"])
+            tqdm.write(f"epoch {epoch}/{settings.epochs}: loss {train_loss:.4f}  train acc {train_acc:.4f}  "
+                       f"val acc {val_acc:.4f}  ({seconds:.1f} s)")
+        # The others wait for rank 0's files: a process that goes on reading the run folder (ganprov run)
+        # must find this epoch's checkpoint.
+        world.barrier()
     elapsed = time.perf_counter() - started
     images = len(train_set) * (settings.epochs - (state["meta"]["epoch"] if state else 0))
-    print(f"trained {len(train_set)} images × {settings.epochs} epochs on {device} in {elapsed:.1f} s "
-          f"({images / max(elapsed, 1e-9):.0f} img/s); best val acc {meta['best_acc']:.4f} → {run.checkpoint}")
+    if world.is_main:
+        print(f"trained {len(train_set)} images × {settings.epochs} epochs on {device} × {world.size} in "
+              f"{elapsed:.1f} s ({images / max(elapsed, 1e-9):.0f} img/s); best val acc {meta['best_acc']:.4f} → "
+              f"{run.checkpoint}")
     if bad:
         print(f"skipped {len(bad)} unreadable file(s), e.g. {next(iter(bad))}: {next(iter(bad.values()))}")
     return meta

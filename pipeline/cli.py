@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from features.settings import TrainSettings
@@ -194,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     from features.errors import GanprovError
 
     args = build_parser().parse_args(argv)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.func not in (cmd_train, cmd_embed, cmd_run):
+        # N copies of a stage-2 command would write the same files at once.
+        print(f"ganprov: error: under torchrun only train, embed and run share the work; run "
+              f"`ganprov {args.command}` as one process", file=sys.stderr)
+        return 2
     try:
         args.func(args)
     except GanprovError as error:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 from features.atomic import atomic_path
@@ -47,6 +48,8 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     except StaleEmbeddings as error:  # the checkpoint or the images changed since: this run's own file is stale
         print(f"{error}\nembedding again")
         embed(settings.data, run.path, force=True, **embed_options)
+    if int(os.environ.get("RANK", "0")):  # under torchrun: rank 0 alone fits, predicts and reports
+        return {}
     file = EmbeddingsFile(run.embeddings)
     chosen = default_head(file)
     for name in HEADS:
