@@ -1,15 +1,30 @@
 """k-nearest-neighbour head: the labelled embeddings closest in cosine similarity vote for their class."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+from joblib import cpu_count
+from threadpoolctl import threadpool_limits
 
 from .base import EmbeddingHead
+from .cosine import unit_rows
 
 # Keeps an exact duplicate (cosine distance 0) from getting an infinite vote.
 EPS = 1e-6
 # Every class keeps a sliver of probability, so no row is all-zero and log-loss stays finite.
 FLOOR = 1e-9
+# Query rows per similarity block: 1024 x 25k float32 is 100 MB, and its argpartition indices twice that.
+CHUNK = 1024
+
+
+def nearest(queries, units, k):
+    """(cosine distances, indices) of the k rows of `units` most similar to each query, both unit rows; exact
+    brute force, the k in no particular order."""
+    similarity = queries @ units.T
+    index = np.argpartition(similarity, -k, axis=1)[:, -k:]
+    # As sklearn's cosine_distances: rounding can put a duplicate's similarity a hair above 1.
+    return np.clip(1.0 - np.take_along_axis(similarity, index, axis=1), 0.0, 2.0), index
 
 
 class KNNHead(EmbeddingHead):
@@ -21,15 +36,19 @@ class KNNHead(EmbeddingHead):
 
     def fit(self, X, y):
         X, self.class_index_ = self._fit_input(X, y)  # column in classes_ of each row
-        # Brute force is exact for cosine and, at 25k x 512, quick: it is a chunked matrix product.
-        self.neighbours_ = NearestNeighbors(metric="cosine", algorithm="brute").fit(X)
+        self.units_ = unit_rows(X)  # in X's dtype: float32 embeddings keep float32 products
         return self
 
     def predict_proba(self, X):
-        X = self._predict_input(X)
-        k = min(self.k, self.neighbours_.n_samples_fit_)
-        distances, indices = self.neighbours_.kneighbors(X, n_neighbors=k)
-        votes = np.full((len(X), len(self.classes_)), FLOOR)
-        rows = np.repeat(np.arange(len(X)), k)
+        queries = unit_rows(self._predict_input(X).astype(self.units_.dtype, copy=False))
+        k = min(self.k, len(self.units_))
+        # Blocks run in parallel, one BLAS thread each: numpy's argpartition holds the GIL, so with one
+        # multithreaded product at a time a core would idle through every block's argpartition.
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(cpu_count()) as pool:
+            blocks = list(pool.map(lambda start: nearest(queries[start:start + CHUNK], self.units_, k),
+                                   range(0, len(queries), CHUNK)))
+        distances, indices = (np.vstack(part) for part in zip(*blocks))
+        votes = np.full((len(queries), len(self.classes_)), FLOOR)
+        rows = np.repeat(np.arange(len(queries)), k)
         np.add.at(votes, (rows, self.class_index_[indices].ravel()), 1.0 / (distances.ravel() + EPS))
         return votes / votes.sum(axis=1, keepdims=True)

@@ -106,6 +106,22 @@ def test_knn_clips_k_and_keeps_every_class_possible():
     assert (proba > 0).all()
 
 
+def test_knn_matches_sklearn_cosine_brute_force():
+    """The blocked float32 search gives the votes sklearn's exact cosine neighbours give, across several blocks."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from models.knn import CHUNK, EPS, FLOOR
+
+    rng = np.random.default_rng(0)
+    X, X_test = (rng.normal(size=(n, 64)).astype(np.float32) for n in (3000, 2 * CHUNK + 7))
+    y = rng.integers(0, 4, len(X))
+    distances, indices = NearestNeighbors(n_neighbors=7, metric="cosine", algorithm="brute").fit(X).kneighbors(X_test)
+    votes = np.full((len(X_test), 4), FLOOR)
+    np.add.at(votes, (np.repeat(np.arange(len(X_test)), 7), y[indices].ravel()), 1.0 / (distances.ravel() + EPS))
+    proba = KNNHead(k=7).fit(X, y).predict_proba(X_test)
+    np.testing.assert_allclose(proba, votes / votes.sum(axis=1, keepdims=True), rtol=1e-4)
+
+
 def test_knn_exact_duplicate_dominates():
     X, y, _, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=10)
     proba = KNNHead(k=10).fit(X, y).predict_proba(X[:1])
