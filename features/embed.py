@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .atomic import write_csv
-from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD
+from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD, for_inference
 from .digest import sha256_of
 from .checkpoint import load_model
 from .errors import GanprovError
@@ -171,7 +171,7 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
     out.parent.mkdir(parents=True, exist_ok=True)
     handle = open_partial(partial, works, prov, batch_size)
     batch_size = int(handle.attrs["batch_size"])  # the one the file was started with: same batch cuts
-    model = model.to(device).eval()
+    model = for_inference(model).to(device)
     embedded = skipped = 0
     started = time.perf_counter()
     try:

@@ -1,12 +1,16 @@
 """`ganprov bench`: how fast each stage runs on this machine, side by side, on the same synthetic images.
 
 1. backbone only: ResNet-18 features of uint8 batches already in memory, the ceiling for embedding;
-2. embed end to end: `ganprov embed` as users run it (decode, resize, forward, HDF5 write);
+2. embed end to end: `ganprov embed` as users run it (decode, resize, forward, HDF5 write), in one process
+   and, where there are several CPU cores or GPUs, as one process per core or GPU under torchrun;
 3. the paper loop, the baseline: PIL per image, torchvision Resize + ToTensor + Normalize on float,
    DataLoader(num_workers=0), default memory format, features collected in memory;
 4. heads: every registered head's fit + predict on N×512 embeddings (25,000 rows by default, like the challenge);
 5. memory: peak resident memory of embed on two numbers of images, each in a fresh process. A small set of
    files is listed many times over, which measures how memory grows with N without writing N files.
+
+Stages 1 and 3 run in a fresh interpreter started with the environment ganprov was started with, so they
+get PyTorch's default OpenMP settings rather than the ones ganprov sets for itself (see pipeline/cli.py).
 
 The images are synthetic CT-like slices (pipeline.demo_data; not medical images) and the weights random:
 speed does not depend on either. Every rate is of this machine at this moment; the load average is printed
@@ -20,6 +24,7 @@ import io
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -39,13 +44,15 @@ BATCH_SIZE = TrainSettings(data="").batch_size  # 64: `ganprov embed`'s default
 WORKERS = TrainSettings(data="").workers  # `ganprov embed`'s default number of decoding workers
 SUBSETS = (1, 2, 3, 4, 5)
 DISTINCT = 40  # distinct synthetic slices; the n files are copies of their encoded bytes
-DEFAULT_N = {64: 2048, 224: 512}  # about 15-20 s per image stage on a 2-core CPU
+DEFAULT_N = {64: 2048, 224: 512}  # about 5-15 s per image stage on a quiet 2-core CPU
 MEMORY_N = (2000, 20000)
 MEMORY_IMAGE_SIZE = 16  # the memory stage embeds 22,000 images: tiny ones, so it measures growth with N quickly
 MEMORY_SOURCE_SIZE = 64
 TARGETS = {  # ratio or time: (">=" or "<=", bound); the issue's targets for a 2-core CPU at 64 and 224 px
     "embed / backbone-only": (">=", 0.95),
     "embed / paper loop": (">=", 1.3),
+    "embed, torchrun / backbone-only": (">=", 0.95),
+    "embed, torchrun / paper loop": (">=", 1.3),
     "heads fit+predict (s)": ("<=", 5.0),
     "memory 2nd / 1st": ("<=", 1.2),
 }
@@ -104,14 +111,39 @@ def rate(images: int, seconds: float) -> dict:
     return {"images": images, "seconds": seconds, "images_per_s": images / max(seconds, 1e-9)}
 
 
+def cpu_seconds() -> tuple[float, float | None]:
+    """(CPU seconds used by this process and its reaped children, CPU seconds all CPUs were busy since boot
+    or None where /proc/stat is missing); the difference over a run is what other processes used."""
+    own = sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for field in ("ru_utime", "ru_stime"))
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return own, None
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks  # steal: taken by other virtual machines
+    return own, (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def others_share(start: tuple, started: float) -> float | None:
+    """The fraction of all CPUs that other processes (or other virtual machines) used since `start`."""
+    own, busy = cpu_seconds()
+    if busy is None or start[1] is None:
+        return None
+    others = (busy - start[1]) - (own - start[0])
+    return max(others, 0.0) / ((time.perf_counter() - started) * (os.cpu_count() or 1))
+
+
 # ---------------------------------------------------------------------------------------------- stages
 
 def backbone_only(model, batches: list, device, warmup: int = 2) -> dict:
-    """ResNet-18 features of uint8 batches already in memory (embed's model and dtype; features back on
-    the CPU as float32, as embed needs them): the ceiling for any loop that must also read the images."""
+    """ResNet-18 features of uint8 batches already in memory (embed's model, batch norm folded as embed
+    folds it, and dtype; features back on the CPU as float32, as embed needs them): the ceiling for any loop
+    that must also read the images."""
     import torch
 
-    model = model.to(device).eval()
+    from features.backbone import for_inference
+
+    model = for_inference(model).to(device)
 
     def step(batch):  # what embed does per batch, less reading the images and writing the file
         with torch.autocast(device.type, enabled=device.type == "cuda"):
@@ -131,8 +163,11 @@ def backbone_only(model, batches: list, device, warmup: int = 2) -> dict:
 
 
 def embed_end_to_end(data: Path, run_dir: Path, n: int, device: str, batch_size: int, workers: int) -> dict:
-    """`ganprov embed` from a cold start of its loader: list files, load the checkpoint, decode, resize,
-    forward, append to HDF5, rename into place. Its progress bar and summary line are swallowed."""
+    """`ganprov embed` as users run it: list files, load and hash the checkpoint, start the decoding workers,
+    decode, resize, fingerprint, forward, append to HDF5, rename into place. Its progress bar and summary
+    line are swallowed. The rate is embed's own (the one it prints): its loop, from starting the DataLoader
+    (forking the workers included) to the file renamed into place; loading and hashing the checkpoint and
+    listing the files come once per run, whatever the number of images, so they are reported beside it."""
     from features.embed import embed
 
     started = time.perf_counter()
@@ -141,11 +176,58 @@ def embed_end_to_end(data: Path, run_dir: Path, n: int, device: str, batch_size:
     seconds = time.perf_counter() - started
     if summary["embedded"] != n:
         raise RuntimeError(f"embed wrote {summary['embedded']} rows, expected {n} (skipped {summary['skipped']})")
-    # The rate is embed's own (the one it prints): its loop from DataLoader start to the file renamed into
-    # place. Loading and hashing the checkpoint and listing the files come once per run, whatever the number
-    # of images, so they are reported beside it rather than in it.
     return rate(n, summary["seconds"]) | {"call_seconds": seconds, "setup_seconds": seconds - summary["seconds"],
                                           "workers": workers, "batch_size": batch_size}
+
+
+def embed_processes(data: Path, run_dir: Path, n: int, device: str, processes: int) -> dict:
+    """`torchrun --nproc-per-node P -m pipeline -- embed`, one thread per process; on the CPU each process
+    decodes its own images (no workers): with every core busy embedding, extra workers would only compete.
+    The rate is the one embed prints: rank 0's, from the processes' start of work to the combined file."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
+               "-m", "pipeline", "--", "embed", "--data", str(data), "--run", str(run_dir), "--device", device,
+               "--force"] + (["--workers", "0"] if device in ("auto", "cpu") and not cuda_count() else [])
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    seconds = time.perf_counter() - started
+    found = re.search(r"embedded (\d+) images in ([\d.]+) s", done.stdout)
+    if done.returncode != 0 or not found or int(found[1]) != n:
+        raise RuntimeError(f"embed under torchrun failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return rate(n, float(found[2])) | {"processes": processes, "call_seconds": seconds}
+
+
+def cuda_count() -> int:
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def baseline_stages(spec: dict, environment: dict) -> dict:
+    """Stages 1 and 3 in a fresh interpreter with `environment` (`python -m pipeline.bench baseline`)."""
+    done = subprocess.run([sys.executable, "-m", "pipeline.bench", "baseline"], input=json.dumps(spec),
+                          capture_output=True, text=True, env=environment)
+    if done.returncode != 0:
+        raise RuntimeError(f"the baseline stages failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def serve_baseline_job() -> None:
+    import torch
+
+    from features.checkpoint import load_model
+    from features.images import load_image
+    from features.train import pick_device
+
+    spec = json.loads(sys.stdin.read())
+    model, _ = load_model(Path(spec["run"]) / "checkpoint.pt")
+    device, data, paths, size = pick_device(spec["device"]), Path(spec["data"]), spec["paths"], spec["image_size"]
+    distinct = torch.stack([load_image(data / path, size) for path in paths[:DISTINCT]])
+    full = distinct[(np.arange(BATCH_SIZE) % len(distinct)).tolist()]  # one batch, reused: memory stays flat
+    batches = [full] * (len(paths) // BATCH_SIZE) + ([full[:len(paths) % BATCH_SIZE]] if len(paths) % BATCH_SIZE else [])
+    result = {"backbone_only": backbone_only(model, batches, device)}
+    del batches
+    result["paper_loop"] = paper_loop(model, data, paths, size, device, BATCH_SIZE)
+    result["torch_threads"] = torch.get_num_threads()
+    print(json.dumps(result))
 
 
 class PaperImages:
@@ -372,17 +454,23 @@ def environment(device, workers: int) -> dict:
 def ratios_and_targets(result: dict) -> tuple[dict, dict]:
     stages = result["stages"]
     embed_rate = stages["embed"]["images_per_s"]
+    backbone_rate, paper_rate = stages["backbone_only"]["images_per_s"], stages["paper_loop"]["images_per_s"]
     memory = result["memory"]
     first, second = (memory[str(n)] for n in result["memory_n"])
     heads_total = sum(head["seconds"] for head in result["heads"].values())
-    ratios = {"embed / backbone-only": embed_rate / stages["backbone_only"]["images_per_s"],
-              "embed / paper loop": embed_rate / stages["paper_loop"]["images_per_s"],
-              "paper loop / backbone-only": stages["paper_loop"]["images_per_s"] / stages["backbone_only"]["images_per_s"],
+    ratios = {"embed / backbone-only": embed_rate / backbone_rate,
+              "embed / paper loop": embed_rate / paper_rate}
+    if "embed_torchrun" in stages:
+        ratios["embed, torchrun / backbone-only"] = stages["embed_torchrun"]["images_per_s"] / backbone_rate
+        ratios["embed, torchrun / paper loop"] = stages["embed_torchrun"]["images_per_s"] / paper_rate
+    ratios |= {"paper loop / backbone-only": paper_rate / backbone_rate,
               "heads fit+predict (s)": heads_total,
               "memory 2nd / 1st": second["peak_rss_mib"] / first["peak_rss_mib"],
               "memory 2nd / 1st (workers)": second["workers_peak_rss_mib"] / max(first["workers_peak_rss_mib"], 1e-9)}
     targets = {}
     for name, (op, bound) in TARGETS.items():
+        if name not in ratios:  # one process only: no torchrun stage
+            continue
         value = ratios[name]
         met = value >= bound if op == ">=" else value <= bound
         if name == "memory 2nd / 1st" and result["workers"] > 0:  # the workers must not grow either
@@ -395,15 +483,21 @@ def table(result: dict) -> str:
     env, stages = result["environment"], result["stages"]
     lines = [f"ganprov bench: {result['image_size']} px from {result['source_size']} px PNGs, {result['n']} images "
              f"per image stage, device {env['device']}",
-             f"  {env['cpu_count']} CPUs, torch threads {env['torch_threads']} (interop {env['torch_interop_threads']}), "
+             f"  {env['cpu_count']} CPUs, torch threads {env['torch_threads']} "
+             f"(interop {env['torch_interop_threads']}), "
              f"embed workers {env['workers']}, batch {env['batch_size']}, torch {env['torch']}, "
              f"load average {' '.join(f'{x:.1f}' for x in env['load_average'])} at start, "
              f"{' '.join(f'{x:.1f}' for x in result['load_average_end'])} at end"
              + "".join(f", {key}={value}" for key, value in env["thread_env"].items()),
+             f"  stages 1 and 3 in a fresh process with the environment ganprov started in "
+             f"(torch threads {result['baseline_torch_threads']})",
              "", f"{'stage':<34}{'images':>8}{'seconds':>10}{'img/s':>10}"]
     names = {"backbone_only": "1 backbone only (ceiling)", "embed": "2 embed end to end",
+             "embed_torchrun": f"  embed, torchrun × {stages.get('embed_torchrun', {}).get('processes')}",
              "paper_loop": "3 paper loop (baseline)"}
     for key, label in names.items():
+        if key not in stages:
+            continue
         stage = stages[key]
         lines.append(f"{label:<34}{stage['images']:>8}{stage['seconds']:>10.2f}{stage['images_per_s']:>10.1f}")
         if key == "embed":
@@ -419,7 +513,8 @@ def table(result: dict) -> str:
     for n in result["memory_n"]:
         m = result["memory"][str(n)]
         lines.append(f"  {str(result['memory_image_size']) + ' px, start = after imports+model':<32}{n:>8}"
-                     f"{m['rss_before_mib']:>10.0f}{m['peak_rss_mib']:>10.0f}{m['peak_rss_mib'] - m['rss_before_mib']:>10.0f}"
+                     f"{m['rss_before_mib']:>10.0f}{m['peak_rss_mib']:>10.0f}"
+                     f"{m['peak_rss_mib'] - m['rss_before_mib']:>10.0f}"
                      f"{m['workers_peak_rss_mib']:>10.0f}{m['seconds']:>10.1f}")
     lines += ["", "ratios and targets"]
     for name, value in result["ratios"].items():
@@ -429,10 +524,11 @@ def table(result: dict) -> str:
     missed = [name for name, target in result["targets"].items() if not target["met"]]
     lines.append("")
     lines.append("all targets met" if not missed else f"targets NOT met: {', '.join(missed)}")
-    busiest = max(env["load_average"][0], result["load_average_end"][0])
-    if busiest > 0.75 * (env["cpu_count"] or 1):
-        lines.append(f"note: load average reached {busiest:.1f} on {env['cpu_count']} CPUs: other processes shared "
-                     "this machine, so these rates are low and noisy; rerun on a quiet machine")
+    others = result.get("others_cpu_share")
+    if others is not None:
+        lines.append(f"other processes used {others:.0%} of the {env['cpu_count']} CPUs during this bench"
+                     + (": the machine was shared, so these rates are low and noisy; rerun on a quiet machine"
+                        if others > 0.1 else ""))
     return "\n".join(lines)
 
 
@@ -440,26 +536,26 @@ def bench(image_size: int = 64, n: int | None = None, device: str = "auto", head
           out: str | os.PathLike | None = None, workers: int = WORKERS, source_size: int = 256,
           heads_predict_n: int | None = None,
           memory_n: tuple[int, int] = MEMORY_N, memory_image_size: int = MEMORY_IMAGE_SIZE,
-          memory_source_size: int = MEMORY_SOURCE_SIZE, seed: int = 0, quiet: bool = False) -> dict:
-    """Measure every stage in this process (memory in a fresh interpreter); print a table; return the numbers
-    (and write them as JSON to `out` when given)."""
+          memory_source_size: int = MEMORY_SOURCE_SIZE, seed: int = 0, quiet: bool = False,
+          processes: int | None = None, baseline_environment: dict | None = None) -> dict:
+    """Measure every stage; print a table; return the numbers (and write them as JSON to `out` when given).
+    `processes` for the torchrun stage: by default one per GPU, else one per CPU core; 1 skips it."""
     n = default_n(image_size) if n is None else n
     if n < 1 or heads_n < len(SUBSETS) or len(memory_n) != 2:
         raise ValueError("need n >= 1, heads_n >= 5 and two memory sizes")
+    load = (cpu_seconds(), time.perf_counter())
     memory_process = MemoryProcess()  # before importing torch here: the two imports run side by side
     try:
-        return run_stages(memory_process, image_size, n, device, heads_n, out, workers, source_size,
+        return run_stages(memory_process, load, image_size, n, device, heads_n, out, workers, source_size,
                           heads_n if heads_predict_n is None else heads_predict_n, memory_n, memory_image_size,
-                          memory_source_size, seed, quiet)
+                          memory_source_size, seed, quiet, processes,
+                          dict(os.environ) if baseline_environment is None else baseline_environment)
     finally:
         memory_process.close()
 
 
-def run_stages(memory_process, image_size, n, device, heads_n, out, workers, source_size, heads_predict_n,
-               memory_n, memory_image_size, memory_source_size, seed, quiet) -> dict:
-    import torch
-
-    from features.images import load_image
+def run_stages(memory_process, load, image_size, n, device, heads_n, out, workers, source_size, heads_predict_n,
+               memory_n, memory_image_size, memory_source_size, seed, quiet, processes, baseline_environment) -> dict:
     from features.train import pick_device
 
     torch_device = pick_device(device)
@@ -472,22 +568,23 @@ def run_stages(memory_process, image_size, n, device, heads_n, out, workers, sou
         data, run_dir = temporary / "data", temporary / "run"
         say(f"writing {n} synthetic {source_size}-px PNGs to {data} ...")
         paths = synthetic_images(data, n, source_size, seed=seed)
-        model = synthetic_run(run_dir, image_size, seed)
+        synthetic_run(run_dir, image_size, seed)
         memory_data, memory_run = temporary / "memory-data", temporary / "memory-run"
         files = synthetic_images(memory_data, DISTINCT, memory_source_size, seed=seed)
         synthetic_run(memory_run, memory_image_size, seed)
         memory_process.wait_ready()
 
-        say("1/5 backbone only ...")
-        distinct = torch.stack([load_image(data / path, image_size) for path in paths[:DISTINCT]])
-        full = distinct[(np.arange(BATCH_SIZE) % len(distinct)).tolist()]  # one batch, reused: memory stays flat
-        batches = [full] * (n // BATCH_SIZE) + ([full[:n % BATCH_SIZE]] if n % BATCH_SIZE else [])
-        result["stages"]["backbone_only"] = backbone_only(model, batches, torch_device)
-        del batches
+        say("1/5 and 3/5: backbone only and the paper loop, in a fresh process ...")
+        baseline = baseline_stages({"run": str(run_dir), "data": str(data), "paths": paths, "image_size": image_size,
+                                    "device": device}, baseline_environment)
+        result["stages"] |= {"backbone_only": baseline["backbone_only"], "paper_loop": baseline["paper_loop"]}
+        result["baseline_torch_threads"] = baseline["torch_threads"]
         say("2/5 embed end to end ...")
         result["stages"]["embed"] = embed_end_to_end(data, run_dir, n, device, BATCH_SIZE, workers)
-        say("3/5 paper loop ...")
-        result["stages"]["paper_loop"] = paper_loop(model, data, paths, image_size, torch_device, BATCH_SIZE)
+        processes = (cuda_count() or os.cpu_count() or 1) if processes is None else processes
+        if processes > 1:
+            say(f"2/5 embed end to end, {processes} processes under torchrun ...")
+            result["stages"]["embed_torchrun"] = embed_processes(data, run_dir, n, device, processes)
         say(f"4/5 heads: fit on {heads_n:,} rows, predict on {heads_predict_n:,} ...")
         result["heads"] = heads_speed(heads_n, heads_predict_n, seed)
         say(f"5/5 embed peak memory at {memory_n[0]:,} and {memory_n[1]:,} images of {memory_image_size} px, "
@@ -495,6 +592,7 @@ def run_stages(memory_process, image_size, n, device, heads_n, out, workers, sou
         result["memory"] = embed_memory(memory_process, memory_data, memory_run, files, memory_n, memory_image_size,
                                         device, BATCH_SIZE, workers)
     result["load_average_end"] = list(os.getloadavg())
+    result["others_cpu_share"] = others_share(*load)
     result["ratios"], result["targets"] = ratios_and_targets(result)
     say("")
     say(table(result))
@@ -505,5 +603,5 @@ def run_stages(memory_process, image_size, n, device, heads_n, out, workers, sou
     return result
 
 
-if __name__ == "__main__":  # the memory stage's fresh interpreter (MemoryProcess)
-    serve_memory_job()
+if __name__ == "__main__":  # the fresh interpreters: the memory stage's (MemoryProcess), the baseline's
+    serve_baseline_job() if sys.argv[1:] == ["baseline"] else serve_memory_job()

@@ -9,9 +9,9 @@ from pipeline.cli import build_parser
 def test_bench_reports_every_stage(tmp_path, capsys):
     out = tmp_path / "bench.json"
     result = bench(image_size=32, n=32, heads_n=500, heads_predict_n=200, source_size=48, memory_n=(32, 96),
-                   workers=1, out=out)
+                   workers=1, out=out, processes=2)
 
-    for stage in ("backbone_only", "embed", "paper_loop"):
+    for stage in ("backbone_only", "embed", "embed_torchrun", "paper_loop"):
         assert result["stages"][stage]["images"] == 32
         assert result["stages"][stage]["images_per_s"] > 0 and result["stages"][stage]["seconds"] > 0
     assert set(result["heads"]) == set(HEADS)  # every registered head, whatever the registry holds today
@@ -20,7 +20,8 @@ def test_bench_reports_every_stage(tmp_path, capsys):
     for n in ("32", "96"):
         memory = result["memory"][n]
         assert memory["embedded"] == int(n) and memory["peak_rss_mib"] > 0 and memory["workers_peak_rss_mib"] > 0
-    assert set(result["targets"]) == set(TARGETS) and all(isinstance(t["met"], bool) for t in result["targets"].values())
+    assert set(result["targets"]) == set(TARGETS)
+    assert all(isinstance(target["met"], bool) for target in result["targets"].values())
     assert result["environment"]["torch_threads"] >= 1 and result["environment"]["workers"] == 1
 
     printed = capsys.readouterr().out
