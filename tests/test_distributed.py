@@ -157,3 +157,15 @@ def test_torchrun_embed_equals_one_process_and_resumes_per_shard(trained_run, tm
 
     again = launch("embed", "--run", str(runs["two"]), *options, processes=2)
     assert "nothing to do" in again.stdout
+
+
+def test_no_decoding_workers_by_default_under_torchrun_on_cpus(monkeypatch):
+    from pipeline.cli import DEFAULTS, build_parser, decoding_workers
+
+    parse = build_parser().parse_args
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert decoding_workers(parse(["embed", "--data", "d", "--run", "r", "--device", "cpu"])) == DEFAULTS.workers
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert decoding_workers(parse(["embed", "--data", "d", "--run", "r", "--device", "cpu"])) == 0
+    assert decoding_workers(parse(["embed", "--data", "d", "--run", "r", "--device", "cpu", "--workers", "3"])) == 3
+    assert decoding_workers(parse(["train", "--data", "d", "--run", "r", "--device", "cuda"])) == DEFAULTS.workers
