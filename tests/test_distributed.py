@@ -103,6 +103,13 @@ def test_torchrun_train_matches_one_process(tmp_path):
     for key in first:
         assert torch.allclose(first[key].float(), second[key].float(), atol=2 * 1e-6 * steps + 1e-6), key
     assert RunFolder(tmp_path / "two").read_config()["train"]["processes"] == 2
+
+    # Interrupted after one epoch in one process, resumed in two: the same log as one process throughout.
+    launch("train", "--data", str(data), "--run", str(tmp_path / "resumed"), *TRAIN, "--epochs", "1", "--lr", "1e-6")
+    launch("train", "--data", str(data), "--run", str(tmp_path / "resumed"), *options, "--resume", processes=2)
+    for a, b in zip(one, read_log(tmp_path / "resumed")):
+        assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
+        assert (a["train_acc"], a["val_acc"]) == (b["train_acc"], b["val_acc"])
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
 
 
