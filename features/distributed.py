@@ -16,11 +16,6 @@ import torch.distributed as dist
 import torch.distributed._functional_collectives as functional  # torch's advice: differentiable collectives
 from torch import nn
 
-from .errors import GanprovError
-
-
-class DistributedError(GanprovError):
-    """A torchrun launch that cannot work as asked; the message says what to change."""
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,8 @@ def synthetic_images(root: Path, n: int, source_size: int, distinct: int = DISTI
     return sorted(paths)
 
 
-def synthetic_run(run_dir: Path, image_size: int, seed: int = 0):
-    """A run folder with a random-init checkpoint, as `ganprov train` would leave it; returns the model."""
+def synthetic_run(run_dir: Path, image_size: int, seed: int = 0) -> None:
+    """A run folder with a random-init checkpoint, as `ganprov train` would leave it."""
     from features.backbone import build_model
     from features.checkpoint import save
     from features.run_folder import RunFolder
@@ -98,7 +98,6 @@ def synthetic_run(run_dir: Path, image_size: int, seed: int = 0):
             "settings": asdict(settings), "epoch": 0, "val_acc": -1.0, "best_acc": -1.0}
     run_dir.mkdir(parents=True, exist_ok=True)
     save(RunFolder(run_dir).checkpoint, model, meta)
-    return model.eval()
 
 
 def synchronise(device) -> None:
@@ -181,12 +180,12 @@ def embed_end_to_end(data: Path, run_dir: Path, n: int, device: str, batch_size:
 
 
 def embed_processes(data: Path, run_dir: Path, n: int, device: str, processes: int) -> dict:
-    """`torchrun --nproc-per-node P -m pipeline -- embed`, one thread per process; on the CPU each process
-    decodes its own images (no workers): with every core busy embedding, extra workers would only compete.
-    The rate is the one embed prints: rank 0's, from the processes' start of work to the combined file."""
+    """`torchrun --nproc-per-node P -m pipeline -- embed` with its defaults: one thread per process and, on
+    the CPU, no decoding workers (see decoding_workers in pipeline/cli.py). The rate is the one embed
+    prints: rank 0's, from the processes' start of work to the combined file."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
                "-m", "pipeline", "--", "embed", "--data", str(data), "--run", str(run_dir), "--device", device,
-               "--force"] + (["--workers", "0"] if device in ("auto", "cpu") and not cuda_count() else [])
+               "--force"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
     seconds = time.perf_counter() - started

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 from features.atomic import atomic_path
@@ -36,6 +35,7 @@ def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile) -> bool:
 
 
 def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False) -> dict:
+    from features.distributed import world
     from features.embed import StaleEmbeddings, embed
     from features.train import train
 
@@ -48,7 +48,7 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     except StaleEmbeddings as error:  # the checkpoint or the images changed since: this run's own file is stale
         print(f"{error}\nembedding again")
         embed(settings.data, run.path, force=True, **embed_options)
-    if int(os.environ.get("RANK", "0")):  # under torchrun: rank 0 alone fits, predicts and reports
+    if not world().is_main:  # under torchrun: rank 0 alone fits, predicts and reports
         return {}
     file = EmbeddingsFile(run.embeddings)
     chosen = default_head(file)
