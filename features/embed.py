@@ -35,7 +35,7 @@ from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD, for_inference
 from .digest import sha256_of
 from .checkpoint import load_model
 from .errors import GanprovError
-from .fingerprint import FINGERPRINT_DIM, HIGH_PASS_SIGMA, WINDOW
+from .residual import HIGH_PASS_SIGMA, RESIDUAL_DIM, WINDOW
 from .images import ImageFiles, collate
 from .layout import discover
 from .run_folder import RunFolder
@@ -45,9 +45,9 @@ GANPROV_VERSION = "0.1.0"
 # Provenance that decides whether two embedding files (or a head and a file) belong together.
 MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
 # What else an embeddings file must share with the current code before `embed` resumes or keeps it.
-SAME_FILE_KEYS = MATCHING_KEYS + ("fingerprint",)
+SAME_FILE_KEYS = MATCHING_KEYS + ("residual",)
 CHUNK_ROWS = 256
-DATASETS = ("embeddings", "paths", "labels", "heldout", "fingerprints", "skipped_paths", "skipped_reasons")
+DATASETS = ("embeddings", "paths", "labels", "heldout", "residuals", "skipped_paths", "skipped_reasons")
 COPY_ROWS = 4096  # rows copied from a shard at a time: memory stays flat whatever the shard's size
 
 
@@ -68,7 +68,7 @@ class Work:
     heldout: np.ndarray
 
     @property
-    def fingerprint(self) -> str:
+    def files_sha256(self) -> str:
         return hashlib.sha256("\n".join(self.paths).encode()).hexdigest()
 
     def share(self, world: distributed.World, batch_size: int) -> "Work":
@@ -86,7 +86,7 @@ def provenance(checkpoint_path: Path, meta: dict) -> dict:
         "image_size": int(meta["image_size"]),
         "normalisation": json.dumps({"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": 255}),
         "weights_origin": meta["weights_origin"],
-        "fingerprint": json.dumps({"window": WINDOW, "high_pass_sigma": HIGH_PASS_SIGMA, "feature": "log rfft2 power"}),
+        "residual": json.dumps({"window": WINDOW, "high_pass_sigma": HIGH_PASS_SIGMA, "feature": "image minus blur, residual zero-padded"}),
         "subsets": np.asarray(meta["subsets"], dtype=np.int64),
         "ganprov_version": GANPROV_VERSION,
         "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__,
@@ -110,11 +110,11 @@ def create_groups(handle: h5py.File, works: list[Work]) -> None:
         group.create_dataset("paths", (0,), strings, maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("labels", (0,), "int32", maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("heldout", (0,), "bool", maxshape=(None,), chunks=(CHUNK_ROWS,))
-        group.create_dataset("fingerprints", (0, FINGERPRINT_DIM), "float32", maxshape=(None, FINGERPRINT_DIM),
-                             chunks=(64, FINGERPRINT_DIM))
+        group.create_dataset("residuals", (0, RESIDUAL_DIM), "float16", maxshape=(None, RESIDUAL_DIM),
+                             chunks=(64, RESIDUAL_DIM))
         group.create_dataset("skipped_paths", (0,), strings, maxshape=(None,), chunks=(64,))
         group.create_dataset("skipped_reasons", (0,), strings, maxshape=(None,), chunks=(64,))
-        group.attrs.update(files_total=len(work.paths), files_sha256=work.fingerprint, files_done=0, rows=0)
+        group.attrs.update(files_total=len(work.paths), files_sha256=work.files_sha256, files_done=0, rows=0)
 
 
 def append(group: h5py.Group, name: str, values) -> None:
@@ -137,7 +137,7 @@ def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) 
             partial.unlink()
         else:
             differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
-            same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.fingerprint for w in works)
+            same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.files_sha256 for w in works)
             if differ or not same_files:
                 handle.close()
                 why = "; ".join(differ) or "the list of image files changed"
@@ -146,7 +146,7 @@ def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) 
             for work in works:  # cut back anything written after the last complete batch
                 group = handle[work.name]
                 rows, done = int(group.attrs["rows"]), int(group.attrs["files_done"])
-                for name, keep in (("embeddings", rows), ("paths", rows), ("labels", rows), ("heldout", rows), ("fingerprints", rows),
+                for name, keep in (("embeddings", rows), ("paths", rows), ("labels", rows), ("heldout", rows), ("residuals", rows),
                                    ("skipped_paths", done - rows), ("skipped_reasons", done - rows)):
                     # Grow by a batch, then cut: HDF5 refills the cut part of the last chunk. A kill mid-flush
                     # can leave string references there, past the saved extent, to heap objects never
@@ -181,7 +181,7 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
             todo = range(done, len(work.paths))
             if not len(todo):
                 continue
-            dataset = ImageFiles(root, work.paths, work.labels, image_size, fingerprints=True)
+            dataset = ImageFiles(root, work.paths, work.labels, image_size, residuals=True)
             data = torch.utils.data.DataLoader(
                 torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
                 collate_fn=collate, pin_memory=device.type == "cuda")
@@ -192,14 +192,14 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
                         row, reason = failures[0]
                         raise EmbeddingError(f"cannot read {root / work.paths[row]}: {reason}")
                     if len(rows):
-                        images, prints = images
+                        images, residuals = images
                         with torch.autocast(device.type, enabled=device.type == "cuda"):
                             features = model.features(images.to(device, non_blocking=True))
                         append(group, "embeddings", features.float().cpu().numpy())
                         append(group, "paths", [work.paths[r] for r in rows.tolist()])
                         append(group, "labels", labels.numpy())
                         append(group, "heldout", work.heldout[rows.numpy()])
-                        append(group, "fingerprints", prints.numpy())
+                        append(group, "residuals", residuals.numpy())
                     if failures:
                         append(group, "skipped_paths", [work.paths[r] for r, _ in failures])
                         append(group, "skipped_reasons", [reason for _, reason in failures])
@@ -229,7 +229,7 @@ def existing_matches(out: Path, works: list[Work], prov: dict) -> bool:
         return False
     with h5py.File(out, "r") as handle:
         differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
-        same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.fingerprint for w in works)
+        same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.files_sha256 for w in works)
     if differ or not same_files:
         why = "; ".join(differ) or "the list of image files changed"
         raise StaleEmbeddings(f"{out} was made from other inputs ({why}); pass --force to embed again")

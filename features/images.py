@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .fingerprint import fingerprint
+from .residual import noise_residual
 
 # Modes with more than 8 bits per pixel: stretched to their own range, since CT exports rarely fill 16 bits.
 HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
@@ -53,7 +53,7 @@ def decode(path: str | Path) -> Image.Image:
             with Image.open(path) as image:
                 # Decode every pixel here, inside the with-block: the file is opened once and closed on
                 # any error, and a truncated file raises (LOAD_TRUNCATED_IMAGES stays False) rather than
-                # yielding a partly grey image. No JPEG draft mode: fingerprints need full resolution.
+                # yielding a partly grey image. No JPEG draft mode: residuals need full resolution.
                 image.load()
                 return to_8bit(image)  # always a new image, independent of the file
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
@@ -75,11 +75,11 @@ def load_image(path: str | Path, size: int) -> torch.Tensor:
 
 class ImageFiles(torch.utils.data.Dataset):
     """(image or None, label, row, reason) for each file; a bad file never raises inside a worker.
-    With fingerprints=True the image is an (image, generator fingerprint) pair."""
+    With residuals=True the image is an (image, noise residual) pair."""
 
-    def __init__(self, root: str | Path, paths, labels, size: int, transform=None, fingerprints: bool = False):
+    def __init__(self, root: str | Path, paths, labels, size: int, transform=None, residuals: bool = False):
         self.root, self.paths, self.labels, self.size = Path(root), paths, labels, size
-        self.transform, self.fingerprints = transform, fingerprints
+        self.transform, self.residuals = transform, residuals
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -92,13 +92,13 @@ class ImageFiles(torch.utils.data.Dataset):
         image = to_tensor(decoded, self.size)
         if self.transform is not None:
             image = self.transform(image)
-        if self.fingerprints:
-            image = image, torch.from_numpy(fingerprint(np.asarray(decoded.convert("L"))))
+        if self.residuals:
+            image = image, torch.from_numpy(noise_residual(np.asarray(decoded.convert("L"))))
         return image, self.labels[row], row, ""
 
 
 def collate(batch):
-    """Stack the good images (and fingerprints); return the bad ones as (row, reason) beside them."""
+    """Stack the good images (and residuals); return the bad ones as (row, reason) beside them."""
     good = [item for item in batch if item[0] is not None]
     failures = [(row, reason) for image, _, row, reason in batch if image is None]
     if good and isinstance(good[0][0], tuple):

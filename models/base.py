@@ -29,6 +29,11 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, dtype=FLOATS, reset=False)
 
-    def predict(self, X):
+    def attribute(self, X):
+        """(labels, probabilities) in one pass. Heads that may leave an image undetermined (label 0) override
+        this; for the others the label is the most probable class."""
         proba = self.predict_proba(X)  # first, so an unfitted head raises NotFittedError
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self.classes_[np.argmax(proba, axis=1)], proba
+
+    def predict(self, X):
+        return self.attribute(X)[0]

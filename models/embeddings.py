@@ -15,24 +15,24 @@ FIT_ON = ("real", "generated", "both")
 
 @dataclass(frozen=True)
 class Embeddings:
-    """One group of the file: N×512 embeddings with their paths, subset labels, held-out flags and generator
-    fingerprints (features/fingerprint.py)."""
+    """One group of the file: N×512 embeddings with their paths, subset labels, held-out flags and noise
+    residuals (features/residual.py, N×4096 float16), where generators leave their fingerprints."""
     embeddings: np.ndarray
     paths: list[str]
     labels: np.ndarray
     heldout: np.ndarray
-    fingerprints: np.ndarray
+    residuals: np.ndarray
 
     def rows(self, mask: np.ndarray) -> "Embeddings":
         return Embeddings(self.embeddings[mask], [p for p, m in zip(self.paths, mask) if m],
-                          self.labels[mask], self.heldout[mask], self.fingerprints[mask])
+                          self.labels[mask], self.heldout[mask], self.residuals[mask])
 
     def inputs_for(self, head) -> np.ndarray:
-        """What `head` scores: the embeddings, with the fingerprints beside them for heads that use them."""
-        return inputs_for(head, self.embeddings, self.fingerprints)
+        """What `head` scores: the embeddings, with the residuals beside them for heads that use them."""
+        return inputs_for(head, self.embeddings, self.residuals)
 
-    def with_fingerprints(self) -> np.ndarray:
-        return np.hstack([self.embeddings, self.fingerprints])
+    def with_residuals(self) -> np.ndarray:
+        return np.hstack([self.embeddings, self.residuals.astype(np.float32)])
 
 
 class EmbeddingsFile:
@@ -59,7 +59,7 @@ class EmbeddingsFile:
         with h5py.File(self.path, "r") as handle:
             g = handle[group]
             return Embeddings(g["embeddings"][:], [p.decode() for p in g["paths"][:]], g["labels"][:], g["heldout"][:],
-                              g["fingerprints"][:])
+                              g["residuals"][:])
 
     def training(self, fit_on: str) -> Embeddings:
         """Labelled rows a head may learn from: never the held-out ones."""
@@ -71,7 +71,7 @@ class EmbeddingsFile:
         parts = [p.rows(~p.heldout) for p in parts]
         return Embeddings(np.concatenate([p.embeddings for p in parts]), [path for p in parts for path in p.paths],
                           np.concatenate([p.labels for p in parts]), np.concatenate([p.heldout for p in parts]),
-                          np.concatenate([p.fingerprints for p in parts]))
+                          np.concatenate([p.residuals for p in parts]))
 
     def validation(self) -> Embeddings:
         """Held-out labelled rows, seen by neither the backbone's training nor any head's fit."""
@@ -79,8 +79,11 @@ class EmbeddingsFile:
         return group.rows(group.heldout)
 
 
-def inputs_for(head, embeddings: np.ndarray, fingerprints: np.ndarray) -> np.ndarray:
-    return np.hstack([embeddings, fingerprints]) if getattr(head, "uses_fingerprints", False) else embeddings
+def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+    """Embeddings, with the residuals (as float32) beside them for heads that group images by generator."""
+    if getattr(head, "uses_residuals", False):
+        return np.hstack([embeddings, np.asarray(residuals, dtype=np.float32)])
+    return embeddings
 
 
 def plain(value):

@@ -1,8 +1,8 @@
 """Abstention: flag images that no candidate subset explains, e.g. from a generator trained on none of them.
 
 The score is the cosine distance from an image to its nearest labelled training image, described by its
-embedding and, when the training rows are generated images, also by its generator fingerprint (centred on
-the training fingerprints): an unfamiliar generator shows in both. The threshold is a quantile of the same
+embedding and, when the training rows are generated images, also by the log power spectrum of its noise
+residual (centred on the training rows'): an unfamiliar generator shows in both. The threshold is a quantile of the same
 score on held-out labelled images, so `quantile=0.99` abstains on about 1 % of images like those. Calibrated
 on held-out generated images (challenge regime) it flags outputs of generators unlike any candidate's; in the
 audit regime it uses embeddings alone, is calibrated on held-out real images and abstains more, since
@@ -18,19 +18,30 @@ from .cosine import unit_rows
 BLOCK = 4096  # rows compared at once: bounds memory for large sets
 
 
-class NoveltyGate(BaseEstimator):
-    """fit(X_train, X_heldout) and novel(X) take [embeddings | fingerprints] rows (fingerprints optional)."""
+def log_power_spectrum(residuals: np.ndarray) -> np.ndarray:
+    """log(1 + |FFT|²) of each square residual (rows of W·W values), flattened: where a generator's periodic
+    pattern shows whatever its position in the image."""
+    side = int(round(np.sqrt(residuals.shape[1])))
+    windows = np.asarray(residuals, dtype=np.float32).reshape(len(residuals), side, side)
+    return np.log1p(np.abs(np.fft.rfft2(windows)) ** 2).astype(np.float32).reshape(len(residuals), -1)
 
-    def __init__(self, quantile=0.99, n_embedding=512, use_fingerprints=True):
+
+class NoveltyGate(BaseEstimator):
+    """fit(X_train, X_heldout) and novel(X) take [embeddings | residuals] rows (residuals optional)."""
+
+    def __init__(self, quantile=0.99, n_embedding=512, use_residuals=True):
         self.quantile = quantile
         self.n_embedding = n_embedding
-        self.use_fingerprints = use_fingerprints
+        self.use_residuals = use_residuals
+
+    def spectra(self, X) -> np.ndarray:
+        return log_power_spectrum(X[:, self.n_embedding:])
 
     def describe(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         parts = [unit_rows(X[:, :self.n_embedding])]
-        if self.use_fingerprints and X.shape[1] > self.n_embedding:
-            parts.append(unit_rows(X[:, self.n_embedding:] - self.centre_))
+        if self.use_residuals and X.shape[1] > self.n_embedding:
+            parts.append(unit_rows(self.spectra(X) - self.centre_))
         return np.hstack(parts)
 
     def similarity(self, X) -> np.ndarray:
@@ -41,7 +52,7 @@ class NoveltyGate(BaseEstimator):
 
     def fit(self, X_train, X_heldout):
         X_train = np.asarray(X_train, dtype=np.float32)
-        self.centre_ = X_train[:, self.n_embedding:].mean(axis=0)
+        self.centre_ = self.spectra(X_train).mean(axis=0) if X_train.shape[1] > self.n_embedding else 0.0
         self.bank_ = self.describe(X_train)
         self.threshold_ = float(np.quantile(self.similarity(X_heldout), 1 - self.quantile))
         return self

@@ -268,34 +268,34 @@ def paper_loop(model, root: Path, paths: list[str], image_size: int, device, bat
 
 
 def synthetic_rows(n: int, seed: int, dim: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n rows as embed writes them: dim-d embeddings (non-negative, like pooled ReLU features) and generator
-    fingerprints, each in one overlapping cluster per subset, and the subset labels. The cluster centres are
-    the same for every seed, the rows are not."""
-    from features.fingerprint import FINGERPRINT_DIM
+    """n rows as embed writes them: dim-d embeddings (non-negative, like pooled ReLU features) and noise
+    residuals (float16, a fixed pattern per subset's generator under unit noise), each in one overlapping
+    cluster per subset, and the subset labels. The cluster centres are the same for every seed, the rows are not."""
+    from features.residual import RESIDUAL_DIM
 
     centres = np.random.default_rng(2025)
     embedding_centres = centres.normal(0, 1, (len(SUBSETS), dim))
-    print_centres = centres.normal(3, 1, (len(SUBSETS), FINGERPRINT_DIM))
+    patterns = centres.normal(0, 1, (len(SUBSETS), RESIDUAL_DIM))
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(SUBSETS), n)
     embeddings = np.maximum(embedding_centres[index] * 0.5 + rng.normal(0, 1, (n, dim)), 0).astype(np.float32)
-    prints = (print_centres[index] + rng.normal(0, 1, (n, FINGERPRINT_DIM))).astype(np.float32)
-    return embeddings, prints, np.asarray(SUBSETS)[index]
+    residuals = (patterns[index] + rng.normal(0, 1, (n, RESIDUAL_DIM))).astype(np.float16)
+    return embeddings, residuals, np.asarray(SUBSETS)[index]
 
 
 def heads_speed(n: int, predict_n: int | None = None, seed: int = 0) -> dict:
     """Each registered head, with its default parameters: fit on n labelled rows, predict on predict_n
-    others (n by default). Heads that use fingerprints get them beside the embeddings, as `ganprov fit` does."""
+    others (n by default). Heads that use residuals get them beside the embeddings, as `ganprov fit` does."""
     from models import HEADS, make_head
     from models.embeddings import inputs_for
 
     predict_n = n if predict_n is None else predict_n
-    X, prints, y = synthetic_rows(n, seed)
-    X_new, prints_new, _ = synthetic_rows(predict_n, seed + 1)
+    X, residuals, y = synthetic_rows(n, seed)
+    X_new, residuals_new, _ = synthetic_rows(predict_n, seed + 1)
     result = {}
     for name in HEADS:
         head = make_head(name)
-        fit_on, predict_on = inputs_for(head, X, prints), inputs_for(head, X_new, prints_new)
+        fit_on, predict_on = inputs_for(head, X, residuals), inputs_for(head, X_new, residuals_new)
         started = time.perf_counter()
         head.fit(fit_on, y)
         fitted = time.perf_counter()

@@ -11,7 +11,7 @@ from features.run_folder import RunFolder
 
 def read(path):
     with h5py.File(path, "r") as handle:
-        return {name: {key: handle[name][key][:] for key in ("embeddings", "paths", "labels", "heldout", "fingerprints")}
+        return {name: {key: handle[name][key][:] for key in ("embeddings", "paths", "labels", "heldout", "residuals")}
                 for name in handle}, dict(handle.attrs)
 
 
@@ -59,7 +59,7 @@ def test_rerun_on_a_finished_file_does_nothing(trained_run, capsys):
     assert summary["embedded"] == 0 and "nothing to do" in capsys.readouterr().out
 
 
-APPENDS_PER_BATCH = 5  # embeddings, paths, labels, heldout, fingerprints
+APPENDS_PER_BATCH = 5  # embeddings, paths, labels, heldout, residuals
 
 
 # Die mid-batch, in a later batch, in another split (real holds 12 files: three batches of four).

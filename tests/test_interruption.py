@@ -31,11 +31,11 @@ from tiny_data import make_data
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRESS = re.compile(r"embed (\w+):\s*\d+%\|[^|\r\n]*\|\s*(\d+)/(\d+)")
-MAIN = ("embeddings", "paths", "labels", "heldout", "fingerprints")
+MAIN = ("embeddings", "paths", "labels", "heldout", "residuals")
 SKIPPED = ("skipped_paths", "skipped_reasons")
 ORDER = ("real", "generated", "unknown")  # the order embed works through the splits
 TIMEOUT = 180  # seconds for any one step: a hang fails, it does not block the suite
-TRAIN = dict(weights="none", epochs=3, batch_size=4, image_size=32, workers=0, seed=3, device="cpu")
+TRAIN = dict(weights="none", epochs=3, batch_size=4, image_size=32, workers=0, seed=3, device="cpu", train_on="real")
 TRAIN_ARGS = [text for key, value in TRAIN.items() for text in (f"--{key.replace('_', '-')}", str(value))]
 
 # Reads one JSON request per line (args, stdout, stderr), forks `python -m pipeline ARGS` for it, answers its pid.
@@ -316,7 +316,7 @@ def partial_works():
 
 def write_batch(partial: Path, start: int, failed: int | None = None) -> None:
     """Resume the partial file and write files start..start+3 the way write_embeddings does, then close it."""
-    from features.embed import FINGERPRINT_DIM, append, open_partial
+    from features.embed import RESIDUAL_DIM, append, open_partial
 
     works = partial_works()
     handle = open_partial(partial, works, PROVENANCE, batch_size=4)
@@ -326,7 +326,7 @@ def write_batch(partial: Path, start: int, failed: int | None = None) -> None:
     append(group, "paths", [work.paths[r] for r in rows])
     append(group, "labels", np.ones(len(rows), np.int32))
     append(group, "heldout", np.zeros(len(rows), bool))
-    append(group, "fingerprints", np.full((len(rows), FINGERPRINT_DIM), start, np.float32))
+    append(group, "residuals", np.full((len(rows), RESIDUAL_DIM), start, np.float16))
     if failed is not None:
         append(group, "skipped_paths", [work.paths[failed]])
         append(group, "skipped_reasons", ["BadImage: broken"])

@@ -1,0 +1,121 @@
+"""Group a set of generated images by the generator that made them, without knowing how many there are.
+
+Every generator stamps a fixed high-frequency pattern on its outputs at fixed pixel positions (its
+upsampling layers, its learned biases), while the anatomy varies from image to image. The mean noise
+residual of a generator's images (its fingerprint, Marra et al. 2019) is therefore stable, and fingerprints of
+different generators hardly correlate. So:
+
+1. over-split: k-means on a PCA of the unit-norm residuals, with more clusters than there can be generators
+   of `min_group` images each (up to `max_start`);
+2. merge: while the two groups whose fingerprints correlate most do so above `merge_above`, join them —
+   pieces of one generator share its pattern, different generators do not;
+3. reassign: each image to the group whose fingerprint (leave-one-out) it correlates with most, until no
+   image moves; groups left smaller than `min_group` are merged into the group they correlate with most.
+
+No torch here: residuals come from the embeddings file.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+
+def unit_residuals(residuals: np.ndarray) -> np.ndarray:
+    """Rows with mean 0 and length 1, float32, so dot products of rows and of row sums are correlations."""
+    units = np.asarray(residuals, dtype=np.float32)
+    units = units - units.mean(axis=1, keepdims=True)
+    return units / np.maximum(np.linalg.norm(units, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+
+
+def fingerprints(units: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """n_groups × D summed residuals of each group (a group's fingerprint, up to its length)."""
+    members = np.zeros((n_groups, len(units)), dtype=units.dtype)
+    members[groups, np.arange(len(units))] = 1.0
+    return (members @ units).astype(np.float64)  # a matrix product: far faster than np.add.at
+
+
+def correlations(sums: np.ndarray) -> np.ndarray:
+    norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    unit = sums / norms
+    return unit @ unit.T
+
+
+def renumber(groups: np.ndarray) -> np.ndarray:
+    """Groups numbered 0..G-1, largest first (ties by first appearance)."""
+    ids, first, sizes = np.unique(groups, return_index=True, return_counts=True)
+    order = ids[np.lexsort((first, -sizes))]
+    mapping = np.empty(ids.max() + 1, dtype=np.int64)
+    mapping[order] = np.arange(len(order))
+    return mapping[groups]
+
+
+def merge_correlated(units: np.ndarray, groups: np.ndarray, merge_above: float) -> np.ndarray:
+    """Join the most-correlated pair of groups while their fingerprints correlate above `merge_above`."""
+    groups = renumber(groups)
+    sums = fingerprints(units, groups, groups.max() + 1)
+    alive = list(range(len(sums)))
+    while len(alive) > 1:
+        corr = correlations(sums[alive])
+        np.fill_diagonal(corr, -np.inf)
+        i, j = np.unravel_index(np.argmax(corr), corr.shape)
+        if corr[i, j] <= merge_above:
+            break
+        keep, gone = alive[i], alive[j]
+        sums[keep] += sums[gone]
+        groups[groups == gone] = keep
+        alive.remove(gone)
+    return renumber(groups)
+
+
+def reassign(units: np.ndarray, groups: np.ndarray, min_group: int, max_rounds: int = 20) -> np.ndarray:
+    """Each image to the group whose leave-one-out fingerprint it correlates with most, until stable; then
+    groups under `min_group` images are dissolved into the others the same way."""
+    for _ in range(max_rounds):
+        n_groups = groups.max() + 1
+        sums = fingerprints(units, groups, n_groups)
+        scores = units @ sums.T  # image · group sum
+        own = scores[np.arange(len(units)), groups]
+        scores[np.arange(len(units)), groups] = own - 1.0  # leave the image itself out (|unit|² = 1)
+        # Correlation with a group's fingerprint: divide by the length of the (leave-one-out) sum.
+        lengths = np.linalg.norm(sums, axis=1)
+        own_length = np.sqrt(np.maximum(lengths[groups] ** 2 - 2 * own + 1.0, 1e-12))
+        scores = scores / np.maximum(lengths, 1e-12)
+        scores[np.arange(len(units)), groups] = (own - 1.0) / own_length
+        sizes = np.bincount(groups, minlength=n_groups)
+        small = sizes < min_group
+        if small.all():
+            return np.zeros(len(units), dtype=np.int64)
+        scores[:, small] = -np.inf
+        moved = scores.argmax(axis=1)
+        if np.array_equal(moved, groups) and not small.any():
+            break
+        groups = renumber(moved)
+    return groups
+
+
+def generator_groups(residuals: np.ndarray, merge_above: float = 0.45, min_group: int = 5,
+                     max_start: int = 24, n_components: int = 32, seed: int = 0) -> np.ndarray:
+    """Generator group (0..G-1, largest first) of each row of `residuals` (N × D noise residuals)."""
+    units = unit_residuals(residuals)
+    n = len(units)
+    n_start = min(max_start, n // min_group)
+    if n_start < 2:
+        return np.zeros(n, dtype=np.int64)
+    reduced = PCA(min(n_components, n - 1, units.shape[1]), svd_solver="randomized", random_state=seed).fit_transform(units)
+    start = KMeans(n_start, n_init=3, random_state=seed).fit_predict(reduced)
+    merged = merge_correlated(units, start, merge_above)
+    return reassign(units, merged, min_group)
+
+
+def fixed_groups(residuals: np.ndarray, n_groups: int, n_components: int = 32, seed: int = 0) -> np.ndarray:
+    """Exactly `n_groups` groups (the challenge's one generator per subset): k-means on the PCA of the
+    residuals, then the same reassignment by fingerprint correlation."""
+    units = unit_residuals(residuals)
+    if len(units) <= n_groups:
+        return np.arange(len(units)) % max(n_groups, 1)
+    reduced = PCA(min(n_components, len(units) - 1, units.shape[1]), svd_solver="randomized",
+                  random_state=seed).fit_transform(units)
+    start = KMeans(n_groups, n_init=10, random_state=seed).fit_predict(reduced)
+    groups = reassign(units, renumber(start), min_group=1)
+    return groups

@@ -1,0 +1,119 @@
+"""Noise residuals, generator groups with no assumed number of generators, and group verdicts that can say
+"undetermined"."""
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score
+
+from features.residual import RESIDUAL_DIM, central_crop, noise_residual
+from models import make_head
+from models.fingerprint import FingerprintHead
+from models.generators import fixed_groups, generator_groups
+from models.group_evidence import UNDETERMINED, judge_groups
+
+
+def generator_outputs(counts, size=32, seed=0, amplitude=6.0):
+    """Smooth random images (the content), each generator adding its own faint fixed high-frequency pattern
+    at fixed pixel positions (like a transposed convolution's checkerboard and learned biases)."""
+    rng = np.random.default_rng(seed)
+    residuals, labels = [], []
+    for g, n in enumerate(counts):
+        pattern = amplitude * np.random.default_rng([seed, 99, g]).choice([-1.0, 1.0], (size, size))
+        for _ in range(n):
+            smooth = np.cumsum(np.cumsum(rng.normal(0, 1, (size, size)), 0), 1)
+            image = 128 + 40 * smooth / np.abs(smooth).max() + pattern + rng.normal(0, 4, (size, size))
+            residuals.append(noise_residual(np.clip(image, 0, 255)))
+            labels.append(g)
+    return np.stack(residuals), np.array(labels)
+
+
+def test_residual_has_a_fixed_length_and_comes_from_the_centre():
+    for shape in [(64, 64), (512, 384), (20, 30)]:
+        assert noise_residual(np.ones(shape)).shape == (RESIDUAL_DIM,)
+    window = central_crop(np.arange(100 * 100, dtype=np.float32).reshape(100, 100))
+    assert window.shape == (64, 64) and window[0, 0] == 18 * 100 + 18  # the centre, not the corner
+    assert np.abs(noise_residual(np.full((64, 64), 77.0))).max() < 1e-4  # flat anatomy leaves nothing
+
+
+def test_one_generator_is_one_group():
+    for seed in range(3):
+        residuals, _ = generator_outputs([60], seed=seed)
+        assert generator_groups(residuals).max() == 0
+
+
+def test_groups_are_counted_not_assumed():
+    for counts in ([40, 40], [60, 30, 10], [30, 30, 30, 30, 30]):
+        residuals, truth = generator_outputs(counts)
+        groups = generator_groups(residuals)
+        assert groups.max() + 1 == len(counts)
+        assert adjusted_rand_score(truth, groups) == 1.0
+
+
+def test_fixed_groups_make_exactly_k():
+    residuals, truth = generator_outputs([30, 30, 30])
+    groups = fixed_groups(residuals, 3)
+    assert adjusted_rand_score(truth, groups) == 1.0
+
+
+def test_votes_decide_only_when_significant():
+    subsets = np.array([1, 2, 3])
+    groups = np.repeat([0, 1, 2], [160, 200, 3])
+    votes = np.concatenate([np.repeat([0, 1], [89, 71]), np.repeat([2, 0], [150, 50]), [1, 1, 1]])
+    close, clear, tiny = judge_groups(votes, groups, subsets, alpha=0.01)
+    assert close.subset == UNDETERMINED and close.best == 1 and 0.5 < close.support < 0.99  # 89 against 71
+    assert clear.subset == 3 and clear.support > 0.99 and clear.margin == 0.5
+    assert tiny.subset == UNDETERMINED  # three votes are no proof
+    assert judge_groups(votes, groups, subsets, alpha=0.2)[0].subset == 1
+
+
+def test_votes_of_a_content_model_that_cannot_tell_the_subsets_apart_decide_nothing():
+    """200 images vote 120/40/40, but on held-out images that model's votes were no better than chance."""
+    subsets = np.array([1, 2, 3])
+    votes, groups = np.repeat([0, 1, 2], [120, 40, 40]), np.zeros(200, dtype=int)
+    blind = np.full((3, 3), 10)
+    sharp = np.diag([28, 28, 28]) + 1
+    assert judge_groups(votes, groups, subsets, confusion=blind)[0].subset == UNDETERMINED
+    assert judge_groups(votes, groups, subsets, confusion=sharp)[0].subset == 1
+
+
+def test_several_groups_may_go_to_one_subset_and_a_subset_to_none():
+    subsets = np.array([1, 2, 3])
+    groups = np.repeat([0, 1, 2], 50)
+    votes = np.concatenate([np.full(50, 1), np.full(50, 1), np.full(50, 0)])
+    free = [v.subset for v in judge_groups(votes, groups, subsets)]
+    assert free == [2, 2, 1]
+    matched = [v.subset for v in judge_groups(votes, groups, subsets, one_per_subset=True)]
+    assert sorted(matched)[-1] != 3 and matched.count(2) == 1  # one-to-one: the second group cannot have 2
+
+
+def fingerprint_problem(counts, content_noise=1.5, seed=1):
+    """Rows of [16-d embeddings | residuals]: a weak content signal per image, a clear generator pattern."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (3, 16))
+    residuals, generator = generator_outputs(counts, seed=seed)
+    source = np.array([1, 2, 2, 3])[generator]  # generators 1 and 2 both learned subset 2
+    embeddings = centres[source - 1] + rng.normal(0, content_noise, (len(source), 16))
+    train_labels = np.repeat([1, 2, 3], 40)
+    train = centres[train_labels - 1] + rng.normal(0, content_noise, (120, 16))
+    val_labels = np.repeat([1, 2, 3], 20)
+    val = centres[val_labels - 1] + rng.normal(0, content_noise, (60, 16))
+    pad = lambda X: np.hstack([X, np.zeros((len(X), RESIDUAL_DIM))])
+    return pad(train), train_labels, pad(val), val_labels, np.hstack([embeddings, residuals]), source, generator
+
+
+def test_fingerprint_head_attributes_whole_generators_many_to_one():
+    X, y, X_val, y_val, X_test, source, generator = fingerprint_problem([50, 50, 50, 50])
+    head = FingerprintHead(n_embedding=16).fit(X, y, X_val, y_val)
+    labels, proba, groups, verdicts = head.explain(X_test)
+    per_image = make_head("cosine").fit(X[:, :16], y).predict(X_test[:, :16])
+    assert np.mean(per_image == source) < 0.93  # about one image in ten looks like another subset
+    assert len(verdicts) == 4 and adjusted_rand_score(generator, groups) == 1.0
+    assert np.mean(labels == source) == 1.0  # two generators of subset 2, each attributed on its own
+    assert np.allclose(proba.sum(axis=1), 1) and (head.predict(X_test) == labels).all()
+    assert clone(head).get_params() == head.get_params()
+
+
+def test_fingerprint_head_without_residuals_scores_image_by_image():
+    X, y, X_val, y_val, X_test, _, _ = fingerprint_problem([20, 20, 20, 20])
+    head = FingerprintHead(n_embedding=16).fit(X[:, :16], y)
+    labels, proba = head.attribute(X_test[:5, :16])
+    np.testing.assert_array_equal(labels, head.content_.predict(X_test[:5, :16]))
