@@ -4,14 +4,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-TRAIN_ON = ("real", "real+generated")
+# auto: with labelled generated images, train on real and on real+generated and keep the better on held-out
+# generated images; without them (audit regime), real.
+TRAIN_ON = ("auto", "real", "real+generated")
 
 
 @dataclass
 class TrainSettings:
     data: str
     weights: str = "imagenet"
-    train_on: str = "real"
+    train_on: str = "auto"
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-4

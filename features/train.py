@@ -9,9 +9,12 @@ processes train the same network as one, up to floating-point rounding.
 """
 from __future__ import annotations
 
+import filecmp
+import json
 import os
+import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import checkpoint, distributed
-from .atomic import write_csv
+from .atomic import atomic_path, write_csv
 from .augment import identity_preserving
 from .backbone import build_model
 from .errors import GanprovError
@@ -176,6 +179,11 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
     run = RunFolder(run_dir)
     settings.data = str(Path(settings.data).resolve())  # a resume from another working folder is the same run
     layout = discover(settings.data)
+    if settings.train_on == "auto":
+        if layout.regime == "audit":
+            settings.train_on = "real"
+        else:
+            return train_both(settings, run, resume, force)
     world = distributed.world()
     if settings.batch_size % world.size:
         raise TrainingError(f"--batch-size {settings.batch_size} is the global batch: it must divide evenly "
@@ -247,3 +255,32 @@ def fit(settings: TrainSettings, run: RunFolder, layout: Layout, state: dict | N
     if bad:
         print(f"skipped {len(bad)} unreadable file(s), e.g. {next(iter(bad))}: {next(iter(bad.values()))}")
     return meta
+
+
+def train_both(settings: TrainSettings, run: RunFolder, resume: bool, force: bool) -> dict:
+    """--train-on auto with labelled generated images: train on real and on real+generated, each in its own
+    folder under RUN/candidates/ (resumable like any run), and copy the one with the better held-out generated
+    accuracy into RUN (real on a tie: the paper's recipe)."""
+    results = {}
+    for choice in ("real", "real+generated"):
+        candidate = RunFolder(run.path / "candidates" / choice)
+        results[choice] = train(replace(settings, train_on=choice), candidate.path, resume=resume, force=force)
+        results[choice]["folder"] = candidate
+    best = max(results, key=lambda c: results[c]["best_acc"])  # max keeps the first of equals: real
+    world = distributed.world()
+    if world.is_main:
+        chosen = results[best]["folder"]
+        for name in ("checkpoint", "last", "train_log"):
+            source, target = getattr(chosen, name), getattr(run, name)
+            if target.is_file() and filecmp.cmp(source, target, shallow=False):
+                continue  # a finished run stays untouched
+            with atomic_path(target) as temporary:
+                shutil.copyfile(source, temporary)
+        run.write_config("train", chosen.read_config()["train"] | {
+            "train_on_requested": "auto",
+            "candidates_val_acc": json.dumps({c: round(r["best_acc"], 6) for c, r in results.items()})})
+        print(f"--train-on auto: best held-out generated accuracy "
+              + ", ".join(f"{c} {r['best_acc']:.4f}" for c, r in results.items()) + f" → {best} kept in {run.path}")
+    world.barrier()
+    return {k: v for k, v in results[best].items() if k != "folder"}
+

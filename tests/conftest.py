@@ -20,5 +20,6 @@ def trained_run(tmp_path_factory):
 
     root = make_data(tmp_path_factory.mktemp("shared") / "data")
     run = root.parent / "run"
-    train(TrainSettings(data=str(root), weights="none", epochs=1, batch_size=8, image_size=32, workers=0), run)
+    train(TrainSettings(data=str(root), weights="none", epochs=1, batch_size=8, image_size=32, workers=0, train_on="real"),
+          run)
     return root, run

@@ -20,7 +20,7 @@ from features.run_folder import RunFolder
 from tiny_data import make_data
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN = ["--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0"]
+TRAIN = ["--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0", "--train-on", "real"]
 
 
 def launch(*args: str, processes: int = 1, script: str | None = None, succeed: bool = True

@@ -8,11 +8,12 @@ from features import backbone
 from features.checkpoint import load_model, load_raw
 from features.run_folder import RunFolder
 from features.train import TrainingError, TrainSettings, train
+from tiny_data import make_data
 
 
 def settings(data, **changes) -> TrainSettings:
     return TrainSettings(**{"data": str(data), "weights": "none", "epochs": 1, "batch_size": 8, "image_size": 32,
-                            "workers": 0} | changes)
+                            "workers": 0, "train_on": "real"} | changes)
 
 
 def weights_of(path):
@@ -60,6 +61,26 @@ def test_finished_run_is_not_retrained_and_changed_settings_are_refused(data, tm
     assert "already trained" in capsys.readouterr().out
     with pytest.raises(TrainingError, match="lr=0.0001"):
         train(settings(data, lr=1e-3), tmp_path / "r")
+
+
+def test_train_on_auto_keeps_the_candidate_better_on_held_out_generated_images(data, tmp_path, capsys):
+    meta = train(settings(data, train_on="auto", epochs=2), tmp_path / "auto")
+    run = RunFolder(tmp_path / "auto")
+    candidates = {choice: load_raw(tmp_path / "auto/candidates" / choice / "checkpoint.pt")["meta"]["best_acc"]
+                  for choice in ("real", "real+generated")}
+    best = max(candidates, key=candidates.get)  # real on a tie
+    assert meta["settings"]["train_on"] == best == run.read_config()["train"]["train_on"]
+    assert run.read_config()["train"]["train_on_requested"] == "auto"
+    assert same_weights(weights_of(run.checkpoint), weights_of(tmp_path / "auto/candidates" / best / "checkpoint.pt"))
+    capsys.readouterr()
+    train(settings(data, train_on="auto", epochs=2), tmp_path / "auto")  # finished: nothing trained again
+    assert "epoch 1/2" not in capsys.readouterr().out
+
+
+def test_train_on_auto_without_generated_images_is_real(tmp_path):
+    audit = make_data(tmp_path / "data", generated=None)
+    meta = train(settings(audit, train_on="auto"), tmp_path / "run")
+    assert meta["settings"]["train_on"] == "real" and not (tmp_path / "run/candidates").exists()
 
 
 def test_train_on_real_and_generated_needs_generated(tmp_path):
