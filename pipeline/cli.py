@@ -10,7 +10,7 @@ import sys
 USER_ENVIRONMENT = dict(os.environ)  # as ganprov was started: `bench` runs its baselines in it
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from features.settings import TrainSettings  # noqa: E402
+from features.settings import TRAIN_ON, TrainSettings  # noqa: E402
 
 DEFAULTS = TrainSettings(data="")
 
@@ -20,7 +20,9 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="run folder for checkpoints, embeddings, heads, reports")
     parser.add_argument("--weights", default=DEFAULTS.weights,
                         help="initial backbone weights: imagenet (torch hub cache), none (random) or a state-dict PATH")
-    parser.add_argument("--train-on", default=DEFAULTS.train_on, choices=("real", "real+generated"))
+    parser.add_argument("--train-on", default=DEFAULTS.train_on, choices=TRAIN_ON,
+                        help="images the backbone learns from; auto (default): real and real+generated both "
+                             "trained when generated/ exists, the better on held-out generated images kept")
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument("--lr", type=float, default=DEFAULTS.lr)
@@ -73,7 +75,18 @@ def cmd_embed(args) -> None:
 
 def head_params(args) -> dict:
     """Head options given on the command line (only those set: each head keeps its own defaults)."""
-    return {key: value for key in ("pca", "k", "seed") if (value := getattr(args, key, None)) is not None}
+    params = {key: value for key in ("pca", "k", "seed", "alpha", "content") if (value := getattr(args, key, None)) is not None}
+    if getattr(args, "one_generator_per_subset", False):
+        params["one_generator_per_subset"] = True
+    return params
+
+
+def add_group_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alpha", type=float, help="fingerprint: significance level below which a generator "
+                        "group is attributed; otherwise label 0, undetermined (default 0.01)")
+    parser.add_argument("--one-generator-per-subset", action="store_true",
+                        help="fingerprint: exactly one generator per candidate subset, matched one-to-one "
+                             "(the challenge's setting); by default any number, several per subset allowed")
 
 
 def cmd_fit(args) -> None:
@@ -108,7 +121,7 @@ def cmd_report(args) -> None:
 
 def cmd_run(args) -> None:
     from .run_all import run_all
-    run_all(train_settings(args), args.run, truth=args.truth, force=args.force)
+    run_all(train_settings(args), args.run, truth=args.truth, force=args.force, head_params=head_params(args))
 
 
 def cmd_demo(args) -> None:
@@ -147,11 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="fit a head on RUN/embeddings.h5 (seconds, no images, no torch)")
     fit.add_argument("--run", required=True)
-    fit.add_argument("--head", required=True, help="logreg, cosine, knn, cluster, or all")
+    fit.add_argument("--head", required=True, help="logreg, cosine, knn, cluster, fingerprint, or all")
     fit.add_argument("--fit-on", default="auto", help="real, generated, both, or auto: the best on held-out rows")
     fit.add_argument("--pca", type=int, help="logreg: PCA components before the classifier")
     fit.add_argument("--k", type=int, help="knn: neighbours")
     fit.add_argument("--seed", type=int, help="seed for heads that use randomness")
+    fit.add_argument("--content", choices=("knn", "cosine", "logreg"),
+                     help="fingerprint: the head whose per-image votes attribute each group (default knn)")
+    add_group_options(fit)
     fit.set_defaults(func=cmd_fit)
 
     predict = commands.add_parser("predict", help="attribute generated_unknown with a fitted head")
@@ -186,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="train, embed, fit every head, predict, evaluate, report")
     add_stage1_options(run)
     run.add_argument("--truth", help="header-less filename,label CSV for generated_unknown, to score the heads")
+    add_group_options(run)
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser("demo", help="run everything on a built-in synthetic data set (CPU, minutes)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from sklearn.metrics import adjusted_rand_score
 
 from features.atomic import write_text
 from features.run_folder import RunFolder
@@ -16,7 +17,8 @@ from .predict import attribute
 from .truth import read_truth
 
 COLUMNS = (("accuracy", "acc"), ("precision_weighted", "prec_w"), ("recall_weighted", "rec_w"),
-           ("f1_weighted", "f1_w"), ("specificity_macro", "spec"))
+           ("f1_weighted", "f1_w"), ("specificity_macro", "spec"), ("wrong", "wrong"), ("undetermined", "undet"),
+           ("ece", "ece"))
 
 
 def table(results: list[dict]) -> str:
@@ -24,7 +26,7 @@ def table(results: list[dict]) -> str:
     lines = [f"{'head':<10} {'fit on':<10} {'set':<11} {'n':>6} " + " ".join(f"{short:>7}" for _, short in COLUMNS)]
     for r in results:
         lines.append(f"{r['head']:<10} {r['fit_on']:<10} {r['set']:<11} {r['n']:>6} "
-                     + " ".join(f"{r[key]:>7.4f}" for key, _ in COLUMNS))
+                     + " ".join(f"{r.get(key, float('nan')):>7.4f}" for key, _ in COLUMNS))
     return "\n".join(lines)
 
 
@@ -37,14 +39,18 @@ def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list
     results = []
     for name in names:
         fitted, sidecar = load_run_head(run, name, file)
-        sets = [(f"validation", validation.labels, fitted.predict(validation.inputs_for(fitted)))]
+        labels, proba = fitted.attribute(validation.inputs_for(fitted))
+        sets = [("validation", validation.labels, labels, proba.max(axis=1), {})]
         if truth:
-            filenames, _, labels = attribute(run, name, file)
-            expected = read_truth(truth, filenames, file.subsets)
-            sets.append(("unknown", np.array([expected[f] for f in filenames]), labels))
-        for set_name, y_true, y_pred in sets:
+            unknown = attribute(run, name, file)
+            truth_of = read_truth(truth, unknown.names, file.subsets)
+            expected = np.array([truth_of[f] for f in unknown.names])
+            extra = {} if unknown.groups is None else {
+                "groups": len(unknown.verdicts), "groups_ari": float(adjusted_rand_score(expected, unknown.groups))}
+            sets.append(("unknown", expected, unknown.labels, unknown.proba.max(axis=1), extra))
+        for set_name, y_true, y_pred, confidence, extra in sets:
             result = {"head": name, "fit_on": sidecar["info"]["fit_on"], "set": set_name}
-            result |= attribution_metrics(y_true, y_pred, file.subsets)
+            result |= attribution_metrics(y_true, y_pred, file.subsets, confidence) | extra
             results.append(result)
             figure = plots.confusion_figure(result["confusion"], result["confusion_labels"],
                                             f"{name} on {set_name} (accuracy {result['accuracy']:.4f})")

@@ -1,6 +1,7 @@
 """Fitting heads on a run's embeddings and loading them back, with provenance pinned in the sidecar."""
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 
@@ -43,13 +44,18 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
     for choice in fit_on_choices(file, fit_on):
         rows = file.training(choice)
         head = make_head(name, **(params or {}))
-        head.fit(rows.inputs_for(head), rows.labels)
+        # Heads that weigh their evidence by how it fares on held-out rows (fingerprint) get them to fit on.
+        held_out = ({"X_val": validation.inputs_for(head), "y_val": validation.labels}
+                    if "X_val" in inspect.signature(head.fit).parameters else {})
+        head.fit(rows.inputs_for(head), rows.labels, **held_out)
         predicted = head.predict(validation.inputs_for(head)) if len(validation.labels) else []
         accuracy = float(np.mean(predicted == validation.labels)) if len(validation.labels) else float("nan")
         results[choice] = (accuracy, head, len(rows.labels))
     best = max(results, key=lambda c: results[c][0])  # max keeps the first of equals: the order above
     accuracy, head, n_train = results[best]
-    info = {"head": name, "fit_on": best, "fit_on_requested": fit_on, "n_train": n_train,
+    info = {"head": name, "fit_on": best, "fit_on_requested": fit_on, "params_requested": params or {},
+            "params": {k: v for k, v in head.get_params().items() if isinstance(v, (int, float, str, bool))},
+            "n_train": n_train,
             "validation_accuracy": {c: r[0] for c, r in results.items()}, "validation_group": file.validation_group,
             "provenance": file.provenance, "seconds": round(time.perf_counter() - started, 3)}
     save_head(head, head_path(run, name), info)

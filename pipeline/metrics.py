@@ -14,8 +14,22 @@ def specificity_per_class(matrix: np.ndarray) -> np.ndarray:
     return np.divide(true_negatives, denominator, out=np.zeros(len(matrix)), where=denominator > 0)
 
 
-def attribution_metrics(truth, predicted, subsets: list[int]) -> dict:
-    """All figures for one head on one labelled set; JSON-ready."""
+def calibration(truth, predicted, confidence, bins: int = 10) -> dict:
+    """Expected calibration error of the confidence of attributed images (label ≠ 0) over equal-width bins,
+    with each bin's mean confidence, accuracy and count for a reliability diagram."""
+    attributed = np.asarray(predicted) != 0
+    correct = (np.asarray(truth) == np.asarray(predicted))[attributed]
+    confidence = np.asarray(confidence, dtype=float)[attributed]
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    table = [{"confidence": float(confidence[which == b].mean()), "accuracy": float(correct[which == b].mean()),
+              "n": int(np.sum(which == b))} for b in range(bins) if np.any(which == b)]
+    ece = sum(row["n"] * abs(row["accuracy"] - row["confidence"]) for row in table) / max(len(correct), 1)
+    return {"ece": float(ece), "reliability": table}
+
+
+def attribution_metrics(truth, predicted, subsets: list[int], confidence=None) -> dict:
+    """All figures for one head on one labelled set; JSON-ready. With `confidence` (one per image), also the
+    expected calibration error and the reliability table (see `calibration`)."""
     truth, predicted = np.asarray(truth), np.asarray(predicted)
     labels = list(subsets) + sorted(set(predicted.tolist()) - set(subsets))  # e.g. 0 when abstaining
     matrix = confusion_matrix(truth, predicted, labels=labels)
@@ -35,4 +49,6 @@ def attribution_metrics(truth, predicted, subsets: list[int]) -> dict:
                        for s, p, r, f, sp, n in zip(subsets, per_p, per_r, per_f, specificity, support)],
         "confusion_labels": [int(x) for x in labels],
         "confusion": matrix.tolist(),
-    }
+        "undetermined": float(np.mean(predicted == 0)),
+        "wrong": float(np.mean((predicted != 0) & (predicted != truth))),
+    } | (calibration(truth, predicted, confidence) if confidence is not None else {})

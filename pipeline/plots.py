@@ -82,3 +82,19 @@ def training_figure(log_rows: list[dict]):
     acc_axes.set_ylabel("accuracy")
     figure.legend(fontsize=7, loc="lower center", ncol=3)
     return figure
+
+
+def reliability_figure(table: list[dict], title: str):
+    """Accuracy against mean confidence per confidence bin (evaluate's `reliability` rows); the diagonal is
+    perfect calibration, and each point's size shows how many images its bin holds."""
+    figure, axes = plt.subplots(figsize=(3.6, 3.6))
+    axes.plot([0, 1], [0, 1], ":", color="grey")
+    total = max(sum(r["n"] for r in table), 1)
+    axes.scatter([r["confidence"] for r in table], [r["accuracy"] for r in table],
+                 s=[20 + 400 * r["n"] / total for r in table], color="tab:blue", alpha=0.7)
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("accuracy")
+    axes.set_title(title, fontsize=9)
+    return figure

@@ -1,11 +1,13 @@
 """Attribute the unknown set: the challenge's submission CSV and a CSV of per-subset probabilities."""
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from features.atomic import write_csv
+from features.atomic import write_csv, write_text
 from features.layout import FOLDERS
 from features.run_folder import RunFolder
 from models import HeadError
@@ -20,41 +22,63 @@ def unknown_filename(path: str) -> str:
     return str(PurePosixPath(path).relative_to(FOLDERS["unknown"]))
 
 
-def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | None = None
-              ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(file names, probabilities N×K with one column per subset of the file, labels) for the unknown set,
-    sorted by file name. A head fit on rows lacking some subsets scores those columns 0. With `abstain`
-    (a quantile, e.g. 0.99), images farther from every labelled image than that quantile of held-out ones
-    get label 0."""
+@dataclass
+class Attribution:
+    """The unknown set as one head attributes it, sorted by file name. `proba` has one column per subset of
+    the embeddings file (0 for subsets the head was not fitted on); label 0 means undetermined or abstained.
+    Heads that attribute whole generators also give each image's group and a verdict per group."""
+    names: list[str]
+    proba: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray | None = None
+    verdicts: list = field(default_factory=list)
+
+
+def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | None = None) -> Attribution:
+    """Attribute the unknown set with head `name`. With `abstain` (a quantile, e.g. 0.99), images farther from
+    every labelled image than that quantile of held-out ones get label 0."""
     if "unknown" not in file.groups:
         raise HeadError(f"{file.path} has no unknown group: the data folder had no generated_unknown/")
     head, sidecar = load_run_head(run, name, file)
     unknown = file.read("unknown")
     names = [unknown_filename(p) for p in unknown.paths]
     order = np.argsort(names, kind="stable")
-    scores = head.predict_proba(unknown.inputs_for(head))[order]
+    inputs = unknown.inputs_for(head)[order]
+    if hasattr(head, "explain"):
+        labels, scores, groups, verdicts = head.explain(inputs)
+    else:
+        (labels, scores), groups, verdicts = head.attribute(inputs), None, []
     proba = np.zeros((len(order), len(file.subsets)))
     proba[:, [file.subsets.index(c) for c in head.classes_.tolist()]] = scores
-    labels = head.classes_[scores.argmax(axis=1)]
     if abstain is not None:
         fit_on = sidecar["info"]["fit_on"]
-        gate = NoveltyGate(abstain, use_fingerprints=fit_on != "real")  # real images carry no generator's print
-        gate.fit(file.training(fit_on).with_fingerprints(), file.validation().with_fingerprints())
-        labels[gate.novel(unknown.with_fingerprints()[order])] = 0
-    return [names[i] for i in order], proba, labels
+        gate = NoveltyGate(abstain, use_residuals=fit_on != "real")  # real images carry no generator's print
+        gate.fit(file.training(fit_on).with_residuals(), file.validation().with_residuals())
+        labels = labels.copy()
+        labels[gate.novel(unknown.with_residuals()[order])] = 0
+    return Attribution([names[i] for i in order], proba, labels, groups, verdicts)
 
 
 def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Path]:
-    """RUN/predictions/NAME.csv (filename,label; no header) and NAME.proba.csv (with header)."""
+    """RUN/predictions/NAME.csv (filename,label; no header), NAME.proba.csv (with header) and, for heads that
+    attribute generator groups, NAME.groups.json (one verdict per group)."""
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
-    names, proba, labels = attribute(run, name, file, abstain)
+    result = attribute(run, name, file, abstain)
     submission = run.predictions / f"{name}.csv"
-    write_csv(submission, zip(names, labels.tolist()))
-    header = ["filename"] + [f"p_{s}" for s in file.subsets] + ["label", "confidence"]
-    write_csv(run.predictions / f"{name}.proba.csv",
-              ([n, *(f"{p:.6f}" for p in row), label, f"{row.max():.6f}"] for n, row, label in zip(names, proba, labels)),
-              header)
-    abstained = f" ({np.sum(labels == 0)} abstained: label 0)" if abstain is not None else ""
-    print(f"{name}: {len(names)} unknown images attributed{abstained} → {submission}")
+    write_csv(submission, zip(result.names, result.labels.tolist()))
+    grouped = result.groups is not None
+    header = ["filename"] + [f"p_{s}" for s in file.subsets] + ["label", "confidence"] + (["group"] if grouped else [])
+    rows = ([n, *(f"{p:.6f}" for p in row), label, f"{row.max():.6f}"] for n, row, label in
+            zip(result.names, result.proba, result.labels.tolist()))
+    if grouped:
+        rows = (row + [group] for row, group in zip(rows, result.groups.tolist()))
+    write_csv(run.predictions / f"{name}.proba.csv", rows, header)
+    if grouped:
+        write_text(run.predictions / f"{name}.groups.json",
+                   json.dumps([asdict(v) for v in result.verdicts], indent=1) + "\n")
+    undetermined = int(np.sum(result.labels == 0))
+    note = f" in {len(result.verdicts)} generator group(s)" if grouped else ""
+    note += f" ({undetermined} undetermined or abstained: label 0)" if undetermined or abstain is not None else ""
+    print(f"{name}: {len(result.names)} unknown images attributed{note} → {submission}")
     return submission, run.predictions / f"{name}.proba.csv"

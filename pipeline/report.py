@@ -80,11 +80,31 @@ def evidence_section(run: RunFolder, file: EmbeddingsFile, head: str, data_root:
             f"images by embedding (cosine), with their subset folders</th></tr>{''.join(rows)}</table>")
 
 
+def groups_section(run: RunFolder, head: str) -> str:
+    """The generator groups a grouping head found in the unknown set, each with its verdict and the votes
+    behind it; empty for heads that attribute image by image."""
+    path = run.predictions / f"{head}.groups.json"
+    if not path.is_file():
+        return ""
+    verdicts = json.loads(path.read_text())
+    rows = "".join(
+        f"<tr><td>{v['group']}</td><td>{v['size']}</td><td><b>{'undetermined' if v['subset'] == 0 else v['subset']}"
+        f"</b></td><td>{html.escape(str(v['best']))}</td><td>{v['support']:.3f}</td><td>{v['margin']:.3f}</td>"
+        f"<td>{html.escape(' '.join(map(str, v['votes'])))}</td></tr>" for v in verdicts)
+    return ("<h2>Generator groups</h2><p class=small>The unknown images grouped by generator (noise-residual "
+            "fingerprints), each group attributed as a whole. support: bootstrap probability that the best subset "
+            "is the one the group's images favour, weighing each vote by how the content model fares on held-out "
+            "labelled images; a group is attributed when it reaches 1 − alpha, otherwise undetermined (label 0). "
+            "margin: share of votes of the best subset minus the runner-up's. votes: images voting for each "
+            "subset, in subset order.</p><table><tr><th>group</th><th>images</th><th>attributed to</th><th>best</th>"
+            f"<th>support</th><th>margin</th><th>votes</th></tr>{rows}</table>")
+
+
 def heads_table(results: list[dict]) -> str:
     head = "".join(f"<th>{html.escape(short)}</th>" for _, short in COLUMNS)
     body = "".join(
         f"<tr><td>{html.escape(r['head'])}</td><td>{html.escape(r['fit_on'])}</td><td>{html.escape(r['set'])}</td>"
-        f"<td>{r['n']}</td>" + "".join(f"<td>{r[key]:.4f}</td>" for key, _ in COLUMNS) + "</tr>" for r in results)
+        f"<td>{r['n']}</td>" + "".join(f"<td>{r.get(key, float('nan')):.4f}</td>" for key, _ in COLUMNS) + "</tr>" for r in results)
     return f"<table><tr><th>head</th><th>fit on</th><th>set</th><th>n</th>{head}</tr>{body}</table>"
 
 
@@ -116,9 +136,14 @@ def write_report(run_dir, default_head: str) -> Path:
         for r in (r for r in results if r["head"] == default_head):
             figure = plots.confusion_figure(r["confusion"], r["confusion_labels"], f"{default_head} on {r['set']}")
             parts.append(img_tag(plots.png_bytes(figure), f"confusion matrix {r['set']}", "margin:4px"))
+            if r.get("reliability"):
+                figure = plots.reliability_figure(r["reliability"], f"{default_head} on {r['set']}: reliability "
+                                                  f"(ECE {r['ece']:.3f}, attributed images)")
+                parts.append(img_tag(plots.png_bytes(figure), f"reliability diagram {r['set']}", "margin:4px"))
     pca = run.evaluation / "pca.png"
     if pca.is_file():
         parts.append("<h2>Embeddings</h2>" + img_tag(pca.read_bytes(), "PCA scatter"))
+    parts.append(groups_section(run, default_head))
     parts.append(f"<h2>Evidence</h2><p class=small>A sample of unknown images, the subset the <b>{html.escape(default_head)}"
                  "</b> head attributes each to, and the real images closest to it in embedding space.</p>"
                  + evidence_section(run, file, default_head, data_root))

@@ -25,16 +25,18 @@ def default_head(file: EmbeddingsFile) -> str:
     return DEFAULT_HEADS["challenge" if "generated" in file.groups else "audit"]
 
 
-def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile) -> bool:
-    """A head fitted (with --fit-on auto) on exactly these embeddings needs no refit."""
+def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile, params: dict) -> bool:
+    """A head fitted (with --fit-on auto) on exactly these embeddings, with these options, needs no refit."""
     sidecar = head_path(run, name).with_suffix(".json")
     if not sidecar.is_file():
         return False
     info = json.loads(sidecar.read_text())["info"]
-    return info.get("fit_on_requested") == "auto" and info.get("provenance") == file.provenance
+    return (info.get("fit_on_requested") == "auto" and info.get("provenance") == file.provenance
+            and info.get("params_requested") == params)
 
 
-def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False) -> dict:
+def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False,
+            head_params: dict | None = None) -> dict:
     from features.distributed import world
     from features.embed import StaleEmbeddings, embed
     from features.train import train
@@ -52,9 +54,10 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
         return {}
     file = EmbeddingsFile(run.embeddings)
     chosen = default_head(file)
+    params = {"seed": settings.seed} | (head_params or {})
     for name in HEADS:
-        if force or not head_is_current(run, name, file):
-            fit_head(run.path, name, params={"seed": settings.seed})
+        if force or not head_is_current(run, name, file, params):
+            fit_head(run.path, name, params=params)
     if "unknown" in file.groups:
         for name in HEADS:
             predict(run.path, name)

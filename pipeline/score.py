@@ -54,8 +54,8 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
             writer.writerow(["path", "label", "confidence"])
             for start in range(0, group["embeddings"].shape[0], BLOCK_ROWS):
                 block = slice(start, start + BLOCK_ROWS)
-                proba = fitted.predict_proba(inputs_for(fitted, group["embeddings"][block], group["fingerprints"][block]))
-                labels = fitted.classes_[proba.argmax(axis=1)]
+                labels, proba = fitted.attribute(inputs_for(fitted, group["embeddings"][block],
+                                                            group["residuals"][block]))
                 writer.writerows((path.decode(), label, f"{confidence:.6f}")
                                  for path, label, confidence in zip(group["paths"][block], labels, proba.max(axis=1)))
     print(f"scored {len(paths)} files with {head} → {out}")

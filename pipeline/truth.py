@@ -38,9 +38,10 @@ def read_truth(path: str | Path, filenames: list[str], subsets: list[int]) -> di
     known = set(filenames)
     unknown = [name for name in counts if name not in known]
     missing = [name for name in filenames if name not in counts]
-    outside = [f"{name},{label}" for name, label in rows if int(label) not in subsets]
+    # 0: from a generator of none of the candidate subsets (its images should come out undetermined)
+    outside = [f"{name},{label}" for name, label in rows if int(label) not in [0, *subsets]]
     problems = [(duplicates, "duplicated names"), (unknown, "names not in the unknown set"),
-                (missing, "unknown images without a label"), (outside, f"labels outside {subsets}")]
+                (missing, "unknown images without a label"), (outside, f"labels outside {[0, *subsets]}")]
     found = [f"{what}: {first(items)}" for items, what in problems if items]
     if found:
         raise TruthError(f"{path} does not fit the unknown set: " + "; ".join(found))

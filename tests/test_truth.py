@@ -58,15 +58,21 @@ def test_duplicates_are_listed(tmp_path):
 
 
 def test_labels_outside_the_subsets_are_listed(tmp_path):
-    message = refused(tmp_path, lines(GOOD | {"00002.png": 7, "00004.png": 0}))
-    assert "labels outside [1, 2, 3]: 00002.png,7, 00004.png,0" in message
+    message = refused(tmp_path, lines(GOOD | {"00002.png": 7, "00004.png": 4}))
+    assert "labels outside [0, 1, 2, 3]: 00002.png,7, 00004.png,4" in message
+
+
+def test_label_0_means_from_no_candidate_subset(tmp_path):
+    path = tmp_path / "truth.csv"
+    path.write_text(lines(GOOD | {"00002.png": 0}))
+    assert read_truth(path, list(GOOD), [1, 2, 3])["00002.png"] == 0
 
 
 def test_several_problems_are_all_named(tmp_path):
     message = refused(tmp_path, lines(dict(list(GOOD.items())[1:]) | {"stray.png": 9}))
     assert "names not in the unknown set: stray.png" in message
     assert "unknown images without a label: 00000.png" in message
-    assert "labels outside [1, 2, 3]: stray.png,9" in message
+    assert "labels outside [0, 1, 2, 3]: stray.png,9" in message
 
 
 def test_a_header_row_is_refused_with_its_line(tmp_path):
