@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Rebuild the extra benchmarks used to choose defaults (out of CI: each GAN takes minutes on a CPU).
+#   bash benchmarks/build.sh OUT          (OUT: a folder outside the project; needs nibabel and the shared tools)
+# Writes OUT/inia-slab (+ .truth.csv), second generators (twin-*) and other-architecture generators
+# (upsample-*) of one subset of each benchmark, then the recomposed scenarios (benchmarks/scenarios.sh).
+set -euo pipefail
+OUT=$(realpath "${1:?usage: build.sh OUT}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+SHARED=${SHARED:-$HERE/../../shared/bench}
+TOOLS=$SHARED/tools
+PY=${PY:-python}
+mkdir -p "$OUT"
+cd "$OUT"
+if [ ! -d volumes ]; then  # MRI templates from Debian's mricron-data, unpacked without installing
+  apt-get download mricron-data && dpkg -x mricron-data_*.deb volumes && rm mricron-data_*.deb
+fi
+VOL=volumes/usr/share/mricron/templates
+build() {  # NAME VOLUME SPLIT SEED [extra args]
+  local name=$1 vol=$2 split=$3 seed=$4; shift 4
+  [ -f "$name.truth.csv" ] || $PY "$TOOLS/build_benchmark.py" --volume "$VOL/$vol" --out "$name" --split "$split" --seed "$seed" "$@"
+}
+extra() {  # BENCH SUBSET: a second generator of the same recipe, and one of another architecture
+  local bench=$1 k=$2 real
+  if [ -d "$SHARED/$bench" ]; then real=$SHARED/$bench/real/t$k; else real=$OUT/$bench/real/t$k; fi
+  [ -d "twin-$bench-t$k" ] || $PY "$TOOLS/extra_gan.py" --real "$real" --seed 77 --out "twin-$bench-t$k"
+  [ -d "upsample-$bench-t$k" ] || $PY "$HERE/upsample_gan.py" --real "$real" --seed 5 --out "upsample-$bench-t$k"
+}
+case "${2:-all}" in
+  extras-shared) extra mri-slab 2; extra mri-random 2 ;;
+  inia) build inia-slab inia19-t1-brain.nii.gz slab 1; extra inia-slab 2 ;;
+  all) extra mri-slab 2; extra mri-random 2; build inia-slab inia19-t1-brain.nii.gz slab 1; extra inia-slab 2 ;;
+esac

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Run ganprov on a benchmark and its recomposed scenarios; print one table row per scenario and head.
+
+  python benchmarks/scenarios.py --bench PATH [--twin DIR:K] [--upsample DIR:K] --work WORK [--regime audit]
+
+PATH is a challenge-layout benchmark with PATH.truth.csv beside it (the test set: read only to score).
+Scenarios (../shared/bench/tools/recompose.py): the unknown set as shipped, one generator only (subset 3),
+200/100/40/10/0 images per subset, JPEG quality 75, scaled ×2, a second generator of subset K (--twin), a
+generator of another architecture (--upsample), and subset 5 dropped from the candidates (its generator's
+images must come out 0). In the audit regime generated/ is left out. The backbone is trained once per
+benchmark and regime (`ganprov train`, 64 px, random init); every scenario that keeps the candidates reuses
+it (`ganprov embed`, `fit --head all`, `predict`, `evaluate --truth`); the dropped-candidate scenario trains
+its own (`ganprov run`). Results go to WORK/results.jsonl, one line per scenario and head.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOOLS = Path(os.environ.get("BENCH_TOOLS", HERE.parent.parent / "shared" / "bench" / "tools"))
+GANPROV = [sys.executable, "-m", "pipeline"]
+TRAIN = ["--weights", "none", "--image-size", "64"]
+
+
+def sh(*args, cwd=None):
+    print("+", " ".join(map(str, args)), flush=True)
+    subprocess.run(list(map(str, args)), check=True, cwd=cwd or HERE.parent, stdout=subprocess.DEVNULL)
+
+
+def recompose(src: Path, out: Path, regime: str, *options) -> Path:
+    if not Path(f"{out}.truth.csv").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        sh(sys.executable, TOOLS / "recompose.py", src, out, *options)
+    if regime == "audit" and (out / "generated").exists():
+        path = out / "generated"
+        path.unlink() if path.is_symlink() else shutil.rmtree(path)
+    return out
+
+
+def results(run: Path, bench: str, scenario: str, regime: str) -> list[dict]:
+    rows = json.loads((run / "evaluation" / "metrics.json").read_text())
+    keep = ("head", "fit_on", "n", "accuracy", "wrong", "undetermined", "groups", "groups_ari", "ece")
+    return [{"bench": bench, "regime": regime, "scenario": scenario} | {k: r[k] for k in keep if k in r}
+            for r in rows if r["set"] == "unknown"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench", required=True, type=Path)
+    ap.add_argument("--twin", help="DIR:K, another generator of subset K, same recipe")
+    ap.add_argument("--upsample", help="DIR:K, a generator of subset K of another architecture")
+    ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument("--regime", choices=("audit", "challenge"), default="audit")
+    ap.add_argument("--only", nargs="*", help="run only these scenarios")
+    a = ap.parse_args()
+    bench, name = a.bench.resolve(), a.bench.name
+    work = (a.work / f"{name}-{a.regime}").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    scenarios = {"shipped": [], "one-generator": ["--only", "3"], "imbalanced": ["--counts", "200,100,40,10,0"],
+                 "jpeg75": ["--jpeg", "75"], "scale2": ["--scale", "2"]}
+    if a.twin:
+        scenarios["twin"] = ["--add", str(Path(a.twin.rsplit(":", 1)[0]).resolve()) + ":" + a.twin.rsplit(":", 1)[1]]
+    if a.upsample:
+        scenarios["upsample"] = ["--add", str(Path(a.upsample.rsplit(":", 1)[0]).resolve()) + ":" + a.upsample.rsplit(":", 1)[1]]
+    scenarios["drop-candidate"] = ["--drop-candidate", "5"]
+    base = work / "base-run"
+    base_data = recompose(bench, work / "data" / "shipped", a.regime)
+    sh(*GANPROV, "train", "--data", base_data, "--run", base, *TRAIN)
+    out = work / "results.jsonl"
+    for scenario, options in scenarios.items():
+        if a.only and scenario not in a.only:
+            continue
+        data = recompose(bench, work / "data" / scenario, a.regime, *options)
+        truth = f"{data}.truth.csv"
+        run = work / "runs" / scenario
+        if scenario == "drop-candidate":
+            sh(*GANPROV, "run", "--data", data, "--run", run, *TRAIN, "--truth", truth)
+        else:
+            run.mkdir(parents=True, exist_ok=True)
+            for f in ("checkpoint.pt", "config.toml", "train_log.csv"):
+                shutil.copy(base / f, run / f)
+            sh(*GANPROV, "embed", "--data", data, "--run", run)
+            sh(*GANPROV, "fit", "--run", run, "--head", "all")
+            sh(*GANPROV, "predict", "--run", run, "--head", "all")
+            sh(*GANPROV, "evaluate", "--run", run, "--truth", truth)
+        with open(out, "a") as handle:
+            for row in results(run, name, scenario, a.regime):
+                handle.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

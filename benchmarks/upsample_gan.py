@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""A generator of another architecture for one subset: nearest-neighbour upsampling + 3x3 convolutions
+(no transposed convolutions, so none of their checkerboard), against the same spectral-norm discriminator,
+hinge loss and translation augmentation as ../shared/bench/tools/build_benchmark.py. Any power-of-two size.
+
+  python benchmarks/upsample_gan.py --real BENCH/real/t3 --out OUT --seed 5 --n 200
+"""
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+
+def generator(size: int, nz: int = 64, width: int = 256) -> nn.Module:
+    layers, ch = [nn.Unflatten(1, (width, 4, 4))], width
+    for _ in range(int(math.log2(size // 4))):
+        out = max(ch // 2, 32)
+        layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, out, 3, 1, 1, bias=False),
+                   nn.BatchNorm2d(out), nn.ReLU(True)]
+        ch = out
+    return nn.Sequential(nn.Linear(nz, width * 16), *layers, nn.Conv2d(ch, 1, 3, 1, 1), nn.Tanh())
+
+
+def discriminator(size: int) -> nn.Module:
+    sn, layers, ch = nn.utils.spectral_norm, [], 1
+    for b in [32, 64, 128, 256] + [256] * int(math.log2(size // 64)):
+        layers += [sn(nn.Conv2d(ch, b, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+        ch = b
+    return nn.Sequential(*layers, sn(nn.Conv2d(ch, 1, 4, 1, 0)))
+
+
+def train(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
+    torch.manual_seed(seed)
+    size = x.shape[-1]
+    G, D = generator(size, nz), discriminator(size)
+
+    def shift(t, s=max(6, size // 10)):
+        t = F.pad(t, (s, s, s, s), value=-1)
+        i, j = torch.randint(0, 2 * s + 1, (2,))
+        return t[:, :, i:i + size, j:j + size]
+
+    oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.0, 0.9))
+    oD = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.0, 0.9))
+    for _ in range(iters):
+        real = x[torch.randint(0, len(x), (64,))]
+        fake = G(torch.randn(64, nz))
+        lD = F.relu(1 - D(shift(real))).mean() + F.relu(1 + D(shift(fake.detach()))).mean()
+        oD.zero_grad(); lD.backward(); oD.step()
+        lG = -D(shift(fake)).mean()
+        oG.zero_grad(); lG.backward(); oG.step()
+    G.eval()
+    return lambda n: G(torch.randn(n, nz))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--iters", type=int, default=1000)
+    ap.add_argument("--n", type=int, default=200)
+    a = ap.parse_args()
+    imgs = [np.asarray(Image.open(p).convert("L")) for p in sorted(Path(a.real).glob("*.png"))]
+    x = torch.tensor(np.stack(imgs), dtype=torch.float32)[:, None] / 127.5 - 1
+    sample = train(x, a.iters, a.seed)
+    with torch.no_grad():
+        y = ((sample(a.n)[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for j, img in enumerate(y):
+        Image.fromarray(img).save(out / f"upsample_{j:04d}.png")
+    print(f"{len(imgs)} real images, {a.iters} steps, {a.n} samples -> {out}")
+
+
+if __name__ == "__main__":
+    main()
