@@ -192,7 +192,7 @@ def test_run_end_to_end_then_again_with_nothing_left_to_do(tmp_path, capsys):
     assert main(command) == 0
     assert run.submission.read_text() == (run.predictions / "logreg.csv").read_text()
     assert [name for name, _ in read_rows(run.submission)] == unknown_names(data)
-    assert run.report.is_file()
+    assert run.report.is_file() and 'alt="reliability diagram unknown"' in run.report.read_text()
     for name in HEADS:
         assert (run.heads / f"{name}.joblib").is_file() and (run.heads / f"{name}.json").is_file()
     assert {r["set"] for r in json.loads((run.evaluation / "metrics.json").read_text())} == {"validation", "unknown"}
@@ -216,4 +216,11 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path):
     assert [name for name, _ in rows] == unknown_names(data) and {int(label) for _, label in rows} <= {0, *SUBSETS}
     results = json.loads((run.evaluation / "metrics.json").read_text())
     assert {r["set"] for r in results} == {"validation"} and {r["fit_on"] for r in results} == {"real"}
-    assert "<b>audit</b>" in run.report.read_text()
+    page = run.report.read_text()
+    assert "<b>audit</b>" in page and "<h2>Generator groups</h2>" in page
+    verdicts = json.loads((run.predictions / "fingerprint.groups.json").read_text())
+    assert sum(v["size"] for v in verdicts) == len(rows)
+    by_group = {}
+    for row in read_rows(run.predictions / "fingerprint.proba.csv")[1:]:
+        by_group.setdefault(int(row[-1]), set()).add(int(row[-3]))
+    assert all(by_group[v["group"]] == {v["subset"]} for v in verdicts)  # a group's images share its verdict
