@@ -13,6 +13,7 @@ it (`ganprov embed`, `fit --head all`, `predict`, `evaluate --truth`); the dropp
 its own (`ganprov run`). Results go to WORK/results.jsonl, one line per scenario and head.
 """
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -41,11 +42,35 @@ def recompose(src: Path, out: Path, regime: str, *options) -> Path:
     return out
 
 
-def results(run: Path, bench: str, scenario: str, regime: str) -> list[dict]:
+def generator_ari(run: Path, data: Path, added: Path) -> float:
+    """Adjusted Rand index of the fingerprint head's groups against the true generators, where one subset
+    has two: an unknown image is the added generator's when its pixels equal one of that folder's images."""
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.metrics import adjusted_rand_score
+
+    def digest(path):
+        return hashlib.sha256(np.asarray(Image.open(path).convert("L")).tobytes()).hexdigest()
+
+    theirs = {digest(p) for p in added.glob("*.png")}
+    truth = dict(csv.reader(open(f"{data}.truth.csv")))
+    rows = list(csv.DictReader(open(run / "predictions" / "fingerprint.proba.csv")))
+    generators = [-1 if digest(data / "generated_unknown" / r["filename"]) in theirs else int(truth[r["filename"]])
+                  for r in rows]
+    return float(adjusted_rand_score(generators, [int(r["group"]) for r in rows]))
+
+
+def results(run: Path, bench: str, scenario: str, regime: str, data: Path, added: Path | None) -> list[dict]:
     rows = json.loads((run / "evaluation" / "metrics.json").read_text())
     keep = ("head", "fit_on", "n", "accuracy", "wrong", "undetermined", "groups", "groups_ari", "ece")
-    return [{"bench": bench, "regime": regime, "scenario": scenario} | {k: r[k] for k in keep if k in r}
-            for r in rows if r["set"] == "unknown"]
+    out = [{"bench": bench, "regime": regime, "scenario": scenario} | {k: r[k] for k in keep if k in r}
+           for r in rows if r["set"] == "unknown"]
+    for row in out:
+        if added is not None and "groups" in row:  # against generators, not subsets: two share a subset here
+            row["groups_ari"] = generator_ari(run, data, added)
+    return out
 
 
 def main():
@@ -88,7 +113,8 @@ def main():
             sh(*GANPROV, "predict", "--run", run, "--head", "all")
             sh(*GANPROV, "evaluate", "--run", run, "--truth", truth)
         with open(out, "a") as handle:
-            for row in results(run, name, scenario, a.regime):
+            added = Path(options[1].rsplit(":", 1)[0]) if options and options[0] == "--add" else None
+            for row in results(run, name, scenario, a.regime, data, added):
                 handle.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
 

@@ -19,8 +19,9 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows.values():
         groups = f"{r['groups']} ({r['groups_ari']:.3f})" if "groups" in r else ""
+        ece = "–" if r.get("ece") is None or r["undetermined"] == 1 else f"{r['ece']:.3f}"  # –: none attributed
         print(f"| {r['bench']} | {r['regime']} | {r['scenario']} | {r['head']} ({r['fit_on']}) | {r['n']} | "
-              f"{r['accuracy']:.3f} | {r['wrong']:.3f} | {r['undetermined']:.3f} | {groups} | {r.get('ece', float('nan')):.3f} |")
+              f"{r['accuracy']:.3f} | {r['wrong']:.3f} | {r['undetermined']:.3f} | {groups} | {ece} |")
 
 
 if __name__ == "__main__":

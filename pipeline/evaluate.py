@@ -21,12 +21,18 @@ COLUMNS = (("accuracy", "acc"), ("precision_weighted", "prec_w"), ("recall_weigh
            ("ece", "ece"))
 
 
+def figure(result: dict, key: str) -> float:
+    """A metric for printing: NaN where it does not apply (no ECE when no image was attributed)."""
+    value = result.get(key)
+    return float("nan") if value is None else value
+
+
 def table(results: list[dict]) -> str:
     """One line per (head, set): the figures a user compares when iterating on heads."""
     lines = [f"{'head':<10} {'fit on':<10} {'set':<11} {'n':>6} " + " ".join(f"{short:>7}" for _, short in COLUMNS)]
     for r in results:
         lines.append(f"{r['head']:<10} {r['fit_on']:<10} {r['set']:<11} {r['n']:>6} "
-                     + " ".join(f"{r.get(key, float('nan')):>7.4f}" for key, _ in COLUMNS))
+                     + " ".join(f"{figure(r, key):>7.4f}" for key, _ in COLUMNS))
     return "\n".join(lines)
 
 

@@ -23,7 +23,9 @@ def calibration(truth, predicted, confidence, bins: int = 10) -> dict:
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     table = [{"confidence": float(confidence[which == b].mean()), "accuracy": float(correct[which == b].mean()),
               "n": int(np.sum(which == b))} for b in range(bins) if np.any(which == b)]
-    ece = sum(row["n"] * abs(row["accuracy"] - row["confidence"]) for row in table) / max(len(correct), 1)
+    if not len(correct):  # nothing attributed: nothing to calibrate
+        return {"ece": None, "reliability": []}
+    ece = sum(row["n"] * abs(row["accuracy"] - row["confidence"]) for row in table) / len(correct)
     return {"ece": float(ece), "reliability": table}
 
 

@@ -16,7 +16,7 @@ from features.run_folder import RunFolder
 from models.embeddings import EmbeddingsFile
 
 from . import plots
-from .evaluate import COLUMNS
+from .evaluate import COLUMNS, figure
 from .predict import unknown_filename
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -104,7 +104,7 @@ def heads_table(results: list[dict]) -> str:
     head = "".join(f"<th>{html.escape(short)}</th>" for _, short in COLUMNS)
     body = "".join(
         f"<tr><td>{html.escape(r['head'])}</td><td>{html.escape(r['fit_on'])}</td><td>{html.escape(r['set'])}</td>"
-        f"<td>{r['n']}</td>" + "".join(f"<td>{r.get(key, float('nan')):.4f}</td>" for key, _ in COLUMNS) + "</tr>" for r in results)
+        f"<td>{r['n']}</td>" + "".join(f"<td>{figure(r, key):.4f}</td>" for key, _ in COLUMNS) + "</tr>" for r in results)
     return f"<table><tr><th>head</th><th>fit on</th><th>set</th><th>n</th>{head}</tr>{body}</table>"
 
 

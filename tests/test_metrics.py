@@ -77,3 +77,15 @@ def test_perfect_and_never_predicted_subsets():
 def test_specificity_of_an_empty_class_is_zero_not_nan():
     matrix = np.array([[3, 0], [0, 0]])  # every row is class 0: class 0 has no negatives at all
     assert specificity_per_class(matrix).tolist() == [0.0, 1.0]
+
+
+def test_calibration_error_of_attributed_images_only():
+    from pipeline.metrics import calibration
+    truth = [1, 1, 2, 2, 3, 3]
+    predicted = [1, 2, 2, 0, 3, 3]  # one wrong, one undetermined (left out)
+    confidence = [0.95, 0.95, 0.55, 0.99, 0.95, 0.95]
+    result = calibration(truth, predicted, confidence)
+    # bin 0.9-1.0: four images, confidence 0.95, accuracy 0.75; bin 0.5-0.6: one, 0.55 against 1.0
+    assert result["ece"] == pytest.approx((4 * 0.2 + 1 * 0.45) / 5)
+    assert [(r["n"], r["accuracy"]) for r in result["reliability"]] == [(1, 1.0), (4, 0.75)]
+    assert calibration([1, 2], [0, 0], [0.5, 0.5]) == {"ece": None, "reliability": []}
