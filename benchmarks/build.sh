@@ -27,6 +27,7 @@ extra() {  # BENCH SUBSET: a second generator of the same recipe, and one of ano
 }
 case "${2:-all}" in
   extras-shared) extra mri-slab 2; extra mri-random 2 ;;
+  extras-inia) extra inia-slab 2 ;;
   inia) build inia-slab inia19-t1-brain.nii.gz slab 1; extra inia-slab 2 ;;
   all) extra mri-slab 2; extra mri-random 2; build inia-slab inia19-t1-brain.nii.gz slab 1; extra inia-slab 2 ;;
 esac

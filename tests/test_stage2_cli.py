@@ -224,3 +224,19 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path):
     for row in read_rows(run.predictions / "fingerprint.proba.csv")[1:]:
         by_group.setdefault(int(row[-1]), set()).add(int(row[-3]))
     assert all(by_group[v["group"]] == {v["subset"]} for v in verdicts)  # a group's images share its verdict
+
+
+@pytest.mark.parametrize("name", ["logreg", "fingerprint"])
+def test_score_attributes_a_folder_as_predict_attributes_the_unknown_set(run_copy, tmp_path, name):
+    """`score` on a copy of generated_unknown/ gives the labels `predict` gave (the fingerprint head groups the
+    batch it scores, the same batch here)."""
+    data, run = run_copy
+    images = shutil.copytree(data / "generated_unknown", tmp_path / "batch")
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--run", str(run.path), "--head", name, "--images", str(images), "--out", str(out),
+                 "--workers", "0"]) == 0
+    header, *rows = read_rows(out)
+    assert header == ["path", "label", "confidence"]
+    predicted = dict(read_rows(run.predictions / f"{name}.csv"))
+    assert {path: label for path, label, _ in rows} == predicted
+    assert all(0 <= float(confidence) <= 1 for _, _, confidence in rows)
