@@ -190,7 +190,7 @@ def test_run_end_to_end_then_again_with_nothing_left_to_do(tmp_path, capsys):
     command = ["run", "--data", str(data), "--run", str(run.path), *TINY,
                "--truth", str(write_truth(data, tmp_path / "truth.csv"))]
     assert main(command) == 0
-    assert run.submission.read_text() == (run.predictions / "logreg.csv").read_text()
+    assert run.submission.read_text() == (run.predictions / "fingerprint.csv").read_text()
     assert [name for name, _ in read_rows(run.submission)] == unknown_names(data)
     assert run.report.is_file() and 'alt="reliability diagram unknown"' in run.report.read_text()
     for name in HEADS:
