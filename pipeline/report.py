@@ -140,6 +140,9 @@ def write_report(run_dir, default_head: str) -> Path:
                 figure = plots.reliability_figure(r["reliability"], f"{default_head} on {r['set']}: reliability "
                                                   f"(ECE {r['ece']:.3f}, attributed images)")
                 parts.append(img_tag(plots.png_bytes(figure), f"reliability diagram {r['set']}", "margin:4px"))
+            elif "reliability" in r:
+                parts.append(f"<p class=small>{html.escape(r['set'])}: no image attributed, so no reliability "
+                             "diagram.</p>")
     pca = run.evaluation / "pca.png"
     if pca.is_file():
         parts.append("<h2>Embeddings</h2>" + img_tag(pca.read_bytes(), "PCA scatter"))
