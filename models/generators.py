@@ -74,14 +74,14 @@ def reassign(units: np.ndarray, groups: np.ndarray, min_group: int, max_rounds: 
     for _ in range(max_rounds):
         n_groups = groups.max() + 1
         sums = fingerprints(units, groups, n_groups)
-        scores = units @ sums.T  # image · group sum
-        own = scores[np.arange(len(units)), groups]
-        scores[np.arange(len(units)), groups] = own - 1.0  # leave the image itself out (|unit|² = 1)
-        # Correlation with a group's fingerprint: divide by the length of the (leave-one-out) sum.
+        rows = np.arange(len(units))
+        # Correlation of each image with each group's fingerprint: image · sum / |sum|; for its own group the
+        # sum leaves the image out (its own unit row: · gives 1, the squared length loses 2·own − 1).
+        scores = units @ sums.T
+        own = scores[rows, groups]
         lengths = np.linalg.norm(sums, axis=1)
-        own_length = np.sqrt(np.maximum(lengths[groups] ** 2 - 2 * own + 1.0, 1e-12))
-        scores = scores / np.maximum(lengths, 1e-12)
-        scores[np.arange(len(units)), groups] = (own - 1.0) / own_length
+        scores /= np.maximum(lengths, 1e-12)
+        scores[rows, groups] = (own - 1.0) / np.sqrt(np.maximum(lengths[groups] ** 2 - 2 * own + 1.0, 1e-12))
         sizes = np.bincount(groups, minlength=n_groups)
         small = sizes < min_group
         if small.all():
@@ -117,5 +117,4 @@ def fixed_groups(residuals: np.ndarray, n_groups: int, n_components: int = 32, s
     reduced = PCA(min(n_components, len(units) - 1, units.shape[1]), svd_solver="randomized",
                   random_state=seed).fit_transform(units)
     start = KMeans(n_groups, n_init=10, random_state=seed).fit_predict(reduced)
-    groups = reassign(units, renumber(start), min_group=1)
-    return groups
+    return reassign(units, renumber(start), min_group=1)
