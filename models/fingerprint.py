@@ -2,7 +2,7 @@
 
 The set being attributed holds the outputs of an unknown number of generators. Their noise residuals split it
 into generator groups (models/generators.py), however many there are. Every image then votes for the subset
-its embedding resembles most (a content head fitted on labelled embeddings: k-NN by default), and each group,
+its embedding resembles most (a content head fitted on labelled embeddings: logreg by default), and each group,
 as a whole, goes to the subset its images vote for — several groups may go to one subset, a subset may get
 none — unless a bootstrap over its images says the votes do not decide at level `alpha`: then its images get
 label 0 (models/group_evidence.py). An image that looks like another subset on its own is carried by the rest
@@ -36,7 +36,7 @@ class FingerprintHead(EmbeddingHead):
 
     uses_residuals = True
 
-    def __init__(self, content="knn", alpha=0.01, merge_above=0.45, one_generator_per_subset=False,
+    def __init__(self, content="logreg", alpha=0.01, merge_above=0.45, one_generator_per_subset=False,
                  n_embedding=512, seed=0):
         self.content = content
         self.alpha = alpha

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--k", type=int, help="knn: neighbours")
     fit.add_argument("--seed", type=int, help="seed for heads that use randomness")
     fit.add_argument("--content", choices=("knn", "cosine", "logreg"),
-                     help="fingerprint: the head whose per-image votes attribute each group (default knn)")
+                     help="fingerprint: the head whose per-image votes attribute each group (default logreg)")
     add_group_options(fit)
     fit.set_defaults(func=cmd_fit)
 
