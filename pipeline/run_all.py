@@ -18,7 +18,7 @@ from .report import write_report
 # The head behind RUN/submission.csv, in both regimes (see README, "Results"): single images drift towards
 # other subsets' content, by a different amount for every generator (without labelled generated images, and
 # with them for a generator unlike the labelled ones), while whole generator groups, attributed only when
-# their votes are significant, were never wrong on the benchmarks where content can decide.
+# their votes are significant, were wrong on the benchmarks only when the true subset was no candidate.
 DEFAULT_HEAD = "fingerprint"
 
 
