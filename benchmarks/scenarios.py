@@ -87,10 +87,10 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     scenarios = {"shipped": [], "one-generator": ["--only", "3"], "imbalanced": ["--counts", "200,100,40,10,0"],
                  "jpeg75": ["--jpeg", "75"], "scale2": ["--scale", "2"]}
-    if a.twin:
-        scenarios["twin"] = ["--add", str(Path(a.twin.rsplit(":", 1)[0]).resolve()) + ":" + a.twin.rsplit(":", 1)[1]]
-    if a.upsample:
-        scenarios["upsample"] = ["--add", str(Path(a.upsample.rsplit(":", 1)[0]).resolve()) + ":" + a.upsample.rsplit(":", 1)[1]]
+    for scenario, spec in (("twin", a.twin), ("upsample", a.upsample)):
+        if spec:  # DIR:K, with DIR made absolute: recompose runs from the project folder
+            folder, k = spec.rsplit(":", 1)
+            scenarios[scenario] = ["--add", f"{Path(folder).resolve()}:{k}"]
     scenarios["drop-candidate"] = ["--drop-candidate", "5"]
     base = work / "base-run"
     base_data = recompose(bench, work / "data" / "shipped", a.regime)
