@@ -261,15 +261,13 @@ def train_both(settings: TrainSettings, run: RunFolder, resume: bool, force: boo
     """--train-on auto with labelled generated images: train on real and on real+generated, each in its own
     folder under RUN/candidates/ (resumable like any run), and copy the one with the better held-out generated
     accuracy into RUN (real on a tie: the paper's recipe)."""
-    results = {}
-    for choice in ("real", "real+generated"):
-        candidate = RunFolder(run.path / "candidates" / choice)
-        results[choice] = train(replace(settings, train_on=choice), candidate.path, resume=resume, force=force)
-        results[choice]["folder"] = candidate
+    folders = {choice: RunFolder(run.path / "candidates" / choice) for choice in ("real", "real+generated")}
+    results = {choice: train(replace(settings, train_on=choice), folder.path, resume=resume, force=force)
+               for choice, folder in folders.items()}
     best = max(results, key=lambda c: results[c]["best_acc"])  # max keeps the first of equals: real
     world = distributed.world()
     if world.is_main:
-        chosen = results[best]["folder"]
+        chosen = folders[best]
         for name in ("checkpoint", "last", "train_log"):
             source, target = getattr(chosen, name), getattr(run, name)
             if target.is_file() and filecmp.cmp(source, target, shallow=False):
@@ -282,5 +280,5 @@ def train_both(settings: TrainSettings, run: RunFolder, resume: bool, force: boo
         print(f"--train-on auto: best held-out generated accuracy "
               + ", ".join(f"{c} {r['best_acc']:.4f}" for c, r in results.items()) + f" → {best} kept in {run.path}")
     world.barrier()
-    return {k: v for k, v in results[best].items() if k != "folder"}
+    return results[best]
 

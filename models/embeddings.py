@@ -32,7 +32,7 @@ class Embeddings:
         return inputs_for(head, self.embeddings, self.residuals)
 
     def with_residuals(self) -> np.ndarray:
-        return np.hstack([self.embeddings, self.residuals.astype(np.float32)])
+        return stacked(self.embeddings, self.residuals)
 
 
 class EmbeddingsFile:
@@ -81,9 +81,11 @@ class EmbeddingsFile:
 
 def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
     """Embeddings, with the residuals (as float32) beside them for heads that group images by generator."""
-    if getattr(head, "uses_residuals", False):
-        return np.hstack([embeddings, np.asarray(residuals, dtype=np.float32)])
-    return embeddings
+    return stacked(embeddings, residuals) if getattr(head, "uses_residuals", False) else embeddings
+
+
+def stacked(embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+    return np.hstack([embeddings, np.asarray(residuals, dtype=np.float32)])
 
 
 def plain(value):

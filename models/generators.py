@@ -20,12 +20,13 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
+from .cosine import unit_rows
+
 
 def unit_residuals(residuals: np.ndarray) -> np.ndarray:
     """Rows with mean 0 and length 1, float32, so dot products of rows and of row sums are correlations."""
     units = np.asarray(residuals, dtype=np.float32)
-    units = units - units.mean(axis=1, keepdims=True)
-    return units / np.maximum(np.linalg.norm(units, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+    return unit_rows(units - units.mean(axis=1, keepdims=True))
 
 
 def fingerprints(units: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -36,9 +37,14 @@ def fingerprints(units: np.ndarray, groups: np.ndarray, n_groups: int) -> np.nda
 
 
 def correlations(sums: np.ndarray) -> np.ndarray:
-    norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    unit = sums / norms
+    unit = unit_rows(sums)
     return unit @ unit.T
+
+
+def reduced(units: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    """The rows on their first principal components (randomized PCA: the residuals have 4,096 columns)."""
+    n_components = min(n_components, len(units) - 1, units.shape[1])
+    return PCA(n_components, svd_solver="randomized", random_state=seed).fit_transform(units)
 
 
 def renumber(groups: np.ndarray) -> np.ndarray:
@@ -102,8 +108,7 @@ def generator_groups(residuals: np.ndarray, merge_above: float = 0.45, min_group
     n_start = min(max_start, n // min_group)
     if n_start < 2:
         return np.zeros(n, dtype=np.int64)
-    reduced = PCA(min(n_components, n - 1, units.shape[1]), svd_solver="randomized", random_state=seed).fit_transform(units)
-    start = KMeans(n_start, n_init=3, random_state=seed).fit_predict(reduced)
+    start = KMeans(n_start, n_init=3, random_state=seed).fit_predict(reduced(units, n_components, seed))
     merged = merge_correlated(units, start, merge_above)
     return reassign(units, merged, min_group)
 
@@ -114,7 +119,5 @@ def fixed_groups(residuals: np.ndarray, n_groups: int, n_components: int = 32, s
     units = unit_residuals(residuals)
     if len(units) <= n_groups:
         return np.arange(len(units)) % max(n_groups, 1)
-    reduced = PCA(min(n_components, len(units) - 1, units.shape[1]), svd_solver="randomized",
-                  random_state=seed).fit_transform(units)
-    start = KMeans(n_groups, n_init=10, random_state=seed).fit_predict(reduced)
+    start = KMeans(n_groups, n_init=10, random_state=seed).fit_predict(reduced(units, n_components, seed))
     return reassign(units, renumber(start), min_group=1)
