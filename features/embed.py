@@ -34,6 +34,7 @@ from .atomic import write_csv
 from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD, for_inference
 from .digest import sha256_of
 from .checkpoint import load_model
+from .disk import out_of_space, require_space, space_error
 from .errors import GanprovError
 from .residual import HIGH_PASS_SIGMA, RESIDUAL_DIM, WINDOW
 from .images import ImageFiles, collate
@@ -49,6 +50,13 @@ SAME_FILE_KEYS = MATCHING_KEYS + ("residual",)
 CHUNK_ROWS = 256
 DATASETS = ("embeddings", "paths", "labels", "heldout", "residuals", "skipped_paths", "skipped_reasons")
 COPY_ROWS = 4096  # rows copied from a shard at a time: memory stays flat whatever the shard's size
+ROW_BYTES = EMBEDDING_DIM * 4 + RESIDUAL_DIM * 2 + 256  # embedding, residual, path and flags of one image
+# The decoding workers of a killed embed live on for up to ~5 s holding its file lock: a rerun typed at once
+# waits this long for the lock before saying the file is in use.
+LOCK_WAIT_SECONDS = 15
+
+
+CHANGED_FILES = "the image files changed (names, sizes or modification times)"
 
 
 class EmbeddingError(GanprovError):
@@ -61,15 +69,18 @@ class StaleEmbeddings(EmbeddingError):
 
 @dataclass(frozen=True)
 class Work:
-    """One group to write: its files (relative to root), labels and held-out flags."""
+    """One group to write: its files (relative to root), labels, held-out flags and each file's stamp."""
     name: str
     paths: tuple[str, ...]
     labels: tuple[int, ...]
     heldout: np.ndarray
+    stamps: tuple[str, ...]  # size and modification time per file (file_stamps)
 
     @property
     def files_sha256(self) -> str:
-        return hashlib.sha256("\n".join(self.paths).encode()).hexdigest()
+        """The cache key: names, sizes and modification times, so other pixels under the same names (a
+        replaced image, next month's batch) make an embeddings file stale instead of silently reused."""
+        return hashlib.sha256("\n".join(f"{p}\t{s}" for p, s in zip(self.paths, self.stamps)).encode()).hexdigest()
 
     def share(self, world: distributed.World, batch_size: int) -> "Work":
         """This process's contiguous run of whole batches: every image lands in the batch it would have
@@ -77,7 +88,20 @@ class Work:
         batches = -(-len(self.paths) // batch_size)
         start, stop = (batches * rank // world.size * batch_size for rank in (world.rank, world.rank + 1))
         part = slice(start, min(stop, len(self.paths)))
-        return Work(self.name, self.paths[part], self.labels[part], self.heldout[part])
+        return Work(self.name, self.paths[part], self.labels[part], self.heldout[part], self.stamps[part])
+
+
+def file_stamps(root: Path, paths) -> tuple[str, ...]:
+    """`size:mtime_ns` of each file: one stat per file, no reading, so checking a cache stays instant."""
+    stamps = []
+    for path in paths:
+        try:
+            info = os.stat(root / path)
+        except OSError:  # vanished since it was listed: decoding will skip it with the reason
+            stamps.append("missing")
+        else:
+            stamps.append(f"{info.st_size}:{info.st_mtime_ns}")
+    return tuple(stamps)
 
 
 def provenance(checkpoint_path: Path, meta: dict) -> dict:
@@ -124,23 +148,33 @@ def append(group: h5py.Group, name: str, values) -> None:
     dataset[start:] = values
 
 
+def open_waiting(path: Path, mode: str) -> h5py.File:
+    """h5py.File, waiting up to LOCK_WAIT_SECONDS for a lock held by another process: a locked file is in
+    use, not damaged, and deleting it would lose its work."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return h5py.File(path, mode)
+        except BlockingIOError as error:
+            if time.monotonic() > deadline:
+                raise EmbeddingError(f"{path} is in use by another process ({error}); run again when it ends") from None
+            time.sleep(0.25)
+
+
 def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) -> h5py.File:
     """Open the partial file to resume it, or start a new one; refuse one from another checkpoint."""
     if partial.exists():
         try:
-            handle = h5py.File(partial, "r+")
-        except BlockingIOError as error:  # locked, not damaged: a live embed, or image workers outliving
-            # a killed one (they share its file lock for up to ~5 s); deleting the file would lose its work
-            raise EmbeddingError(f"{partial} is in use by another process ({error}); run again when it ends") from None
+            handle = open_waiting(partial, "r+")
         except OSError as error:  # killed in the middle of a write: start over rather than trust it
             print(f"{partial} is damaged ({error}); starting it again")
             partial.unlink()
         else:
             differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
-            same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.files_sha256 for w in works)
+            same_files = all(w.name in handle and handle[w.name].attrs.get("files_sha256") == w.files_sha256 for w in works)
             if differ or not same_files:
                 handle.close()
-                why = "; ".join(differ) or "the list of image files changed"
+                why = "; ".join(differ) or CHANGED_FILES
                 raise StaleEmbeddings(f"{partial} was started with other inputs ({why}); delete it or pass --force")
             batch = int(handle.attrs["batch_size"])
             for work in works:  # cut back anything written after the last complete batch
@@ -175,6 +209,8 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
     embedded = skipped = 0
     started = time.perf_counter()
     try:
+        left = sum(len(w.paths) - int(handle[w.name].attrs["files_done"]) for w in works)
+        require_space(out.parent, ROW_BYTES * left, out.name)  # before a full disk can crash HDF5
         for work in works:
             group = handle[work.name]
             done = int(group.attrs["files_done"])
@@ -210,8 +246,15 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
                     embedded += len(rows)
                     skipped += len(failures)
                     bar.update(n_files)
+    except (OSError, RuntimeError) as error:
+        if out_of_space(error, out.parent):  # what was flushed before stays, and a rerun resumes from it
+            raise space_error(out.parent, partial.name) from None
+        raise
     finally:
-        handle.close()
+        try:
+            handle.close()
+        except (OSError, RuntimeError):  # a full disk fails the close too; the error above says why
+            pass
     os.replace(partial, out)
     return {"embedded": embedded, "skipped": skipped, "seconds": time.perf_counter() - started}
 
@@ -227,18 +270,29 @@ def existing_matches(out: Path, works: list[Work], prov: dict) -> bool:
     """True when `out` is finished and made from these inputs; raise when it was made from others."""
     if not out.exists():
         return False
-    with h5py.File(out, "r") as handle:
+    try:
+        handle = open_waiting(out, "r")
+    except OSError as error:  # truncated or overwritten: it holds nothing to keep
+        print(f"{out} is damaged ({error}); embedding again")
+        out.unlink(missing_ok=True)
+        return False
+    with handle:
         differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
-        same_files = all(w.name in handle and handle[w.name].attrs["files_sha256"] == w.files_sha256 for w in works)
+        same_files = all(w.name in handle and handle[w.name].attrs.get("files_sha256") == w.files_sha256 for w in works)
     if differ or not same_files:
-        why = "; ".join(differ) or "the list of image files changed"
+        why = "; ".join(differ) or CHANGED_FILES
         raise StaleEmbeddings(f"{out} was made from other inputs ({why}); pass --force to embed again")
     return True
 
 
-def layout_works(data: str | os.PathLike, seed: int) -> tuple[Path, list[Work]]:
+def layout_works(data: str | os.PathLike, seed: int, subsets=None) -> tuple[Path, list[Work]]:
+    """The data folder's root and its splits as work; refused when its subsets are not `subsets` (the
+    checkpoint's), whose labels the heads would not know."""
     layout = discover(data)
-    works = [Work(name, split.paths, split.labels, layout.heldout(name, seed))
+    if subsets is not None and list(layout.subsets) != [int(s) for s in subsets]:
+        raise EmbeddingError(f"{layout.root} holds subsets {list(layout.subsets)}, but the checkpoint was trained on "
+                             f"{[int(s) for s in subsets]}: embed the data it was trained on, or train a run on this data")
+    works = [Work(name, split.paths, split.labels, layout.heldout(name, seed), file_stamps(layout.root, split.paths))
              for name, split in layout.splits.items()]
     return layout.root, works
 
@@ -267,14 +321,24 @@ def combine(shards: list[Path], works: list[Work], out: Path, prov: dict, batch_
     os.replace(partial, out)
 
 
+def require_every_subset(run: RunFolder, subsets) -> None:
+    """Refuse embeddings where a real subset has no row: no head can learn it (the file stays)."""
+    with h5py.File(run.embeddings, "r") as handle:
+        lost = sorted(set(int(s) for s in subsets) - set(handle["real/labels"][:].tolist()))
+    if lost:
+        raise EmbeddingError(f"every image of real subset(s) {lost} was unreadable (reasons in {run.skipped}): "
+                             "fix or replace those files and run again")
+
+
 def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int = 64, workers: int = 2,
           device: str = "auto", strict: bool = False, force: bool = False) -> dict:
     """Embed the data folder's images with RUN's best checkpoint into RUN/embeddings.h5; under torchrun,
     each process embeds its share and rank 0 combines them."""
     run = RunFolder(run_dir)
     model, meta = load_model(run.checkpoint)
-    prov = provenance(run.checkpoint, meta)
-    root, works = layout_works(data, int(meta["settings"]["seed"]))
+    root, works = layout_works(data, int(meta["settings"]["seed"]), meta["subsets"])
+    # Where the images are, for the report's thumbnails; not part of the cache key (moved data is the same data).
+    prov = provenance(run.checkpoint, meta) | {"data_root": str(root.resolve())}
     world = distributed.world()
     torch_device = world.device(pick_device(device))
     distributed.start(torch_device)
@@ -285,7 +349,10 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
     world.barrier()  # every process sees the same files from here on
     if existing_matches(run.embeddings, works, prov):
         if world.is_main:
+            with h5py.File(run.embeddings, "r+") as handle:
+                handle.attrs["data_root"] = prov["data_root"]
             print(f"{run.embeddings} is complete for these images and this checkpoint; nothing to do")
+            require_every_subset(run, meta["subsets"])
         return {"embedded": 0, "skipped": 0, "seconds": 0.0}
     summary = embed_share(model, root, works, run.embeddings, prov, meta, batch_size, workers, torch_device,
                           strict, world)
@@ -294,6 +361,7 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
         rate = summary["embedded"] / max(summary["seconds"], 1e-9)
         print(f"embedded {summary['embedded']} images in {summary['seconds']:.1f} s ({rate:.0f} img/s"
               f"{f', {world.size} processes' if world.size > 1 else ''}); {summary['skipped']} skipped → {run.embeddings}")
+        require_every_subset(run, meta["subsets"])
     return summary
 
 

@@ -42,9 +42,12 @@ class EmbeddingsFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise GanprovError(f"no embeddings at {self.path}: run `ganprov embed` first")
-        with h5py.File(self.path, "r") as handle:
-            self.groups = tuple(handle)
-            self.provenance = {key: plain(value) for key, value in handle.attrs.items()}
+        try:
+            with h5py.File(self.path, "r") as handle:
+                self.groups = tuple(handle)
+                self.provenance = {key: plain(value) for key, value in handle.attrs.items()}
+        except OSError as error:  # truncated, overwritten, or not HDF5 at all
+            raise GanprovError(f"{self.path} is damaged ({error}); run `ganprov embed` again to redo it") from None
 
     @property
     def subsets(self) -> list[int]:

@@ -328,7 +328,7 @@ def memory_child(spec: dict) -> dict:
     """In a fresh process: embed spec['n'] images (the same files listed over and over) as `ganprov embed`
     does, and report peak resident memory: this process's, and its largest decoding worker's."""
     from features.checkpoint import load_model
-    from features.embed import Work, provenance, write_embeddings
+    from features.embed import Work, file_stamps, provenance, write_embeddings
     from features.run_folder import RunFolder
     from features.train import pick_device
 
@@ -336,7 +336,7 @@ def memory_child(spec: dict) -> dict:
     model, meta = load_model(run.checkpoint)
     files, n = spec["files"], spec["n"]
     paths = tuple(files[i % len(files)] for i in range(n))
-    work = Work("real", paths, (1,) * n, np.zeros(n, dtype=bool))
+    work = Work("real", paths, (1,) * n, np.zeros(n, dtype=bool), file_stamps(Path(spec["root"]), paths))
     out = run.path / f"memory-{n}.h5"
     before = rss_mib("VmRSS")
     started = time.perf_counter()

@@ -113,7 +113,8 @@ def write_report(run_dir, default_head: str) -> Path:
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
     config = run.read_config()
-    data_root = Path(config.get("train", {}).get("data", "."))
+    # The images these embeddings were made from (embed --data), which need not be the training data.
+    data_root = Path(file.provenance.get("data_root") or config.get("train", {}).get("data", "."))
     parts = [f"<h1>ganprov report: {html.escape(str(run.path))}</h1>",
              f"<p class=small>regime: <b>{html.escape(str(config.get('train', {}).get('regime', '?')))}</b>; "
              f"subsets {file.subsets}; default head <b>{html.escape(default_head)}</b>; embeddings "

@@ -23,7 +23,7 @@ BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
 def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None, embeddings_out: str | None = None,
           batch_size: int = 64, workers: int = 2, device: str = "auto", strict: bool = False) -> Path:
     from features.checkpoint import load_model
-    from features.embed import Work, existing_matches, provenance, write_embeddings
+    from features.embed import StaleEmbeddings, Work, existing_matches, file_stamps, provenance, write_embeddings
     from features.train import pick_device
     from models.embeddings import EmbeddingsFile, inputs_for
 
@@ -40,13 +40,23 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     paths = tuple(list_images(images, images))
     if not paths:
         raise GanprovError(f"{images} holds no PNG, JPEG, TIFF or BMP files")
-    work = Work("images", paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
-    if existing_matches(embeddings_out, [work], prov):
-        print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
-    else:
+    work = Work("images", paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool), file_stamps(images, paths))
+
+    def embed_images() -> None:
+        if existing_matches(embeddings_out, [work], prov):
+            print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
+            return
         summary = write_embeddings(model, images, [work], embeddings_out, prov, int(meta["image_size"]),
                                    batch_size, workers, pick_device(device), strict)
         print(f"embedded {summary['embedded']} images ({summary['skipped']} skipped) in {summary['seconds']:.1f} s")
+
+    try:
+        embed_images()
+    except StaleEmbeddings:  # a cache of other images under these names (last month's batch): redo it
+        print(f"{embeddings_out} holds embeddings of other images or another checkpoint; embedding these again")
+        for stale in (embeddings_out, embeddings_out.with_name(embeddings_out.name + ".partial")):
+            stale.unlink(missing_ok=True)
+        embed_images()
     with h5py.File(embeddings_out, "r") as handle, atomic_path(out) as temporary:
         group = handle["images"]
         with open(temporary, "w", encoding="utf-8", newline="") as csv_file:

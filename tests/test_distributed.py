@@ -46,10 +46,12 @@ def read_log(run: Path) -> list[dict]:
 
 def test_shares_are_whole_batches_that_concatenate_to_the_list():
     for n in (0, 1, 7, 64, 65, 200):
-        work = Work("real", tuple(f"{i}.png" for i in range(n)), tuple(range(n)), np.arange(n) % 2 == 0)
+        work = Work("real", tuple(f"{i}.png" for i in range(n)), tuple(range(n)), np.arange(n) % 2 == 0,
+                    tuple(f"{i}:0" for i in range(n)))
         for size in (1, 2, 3, 5):
             shares = [work.share(distributed.World(rank, size), 16) for rank in range(size)]
             assert sum((share.paths for share in shares), ()) == work.paths
+            assert sum((share.stamps for share in shares), ()) == work.stamps
             assert np.array_equal(np.concatenate([share.heldout for share in shares]), work.heldout)
             starts = np.cumsum([0] + [len(share.paths) for share in shares[:-1]])
             assert all(start % 16 == 0 for start in starts)

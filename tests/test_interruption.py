@@ -311,7 +311,7 @@ def partial_works():
     from features.embed import Work
 
     paths = tuple(f"real/t1/{i:03d}.png" for i in range(12))
-    return [Work("real", paths, (1,) * 12, np.zeros(12, bool))]
+    return [Work("real", paths, (1,) * 12, np.zeros(12, bool), ("1:1",) * 12)]
 
 
 def write_batch(partial: Path, start: int, failed: int | None = None) -> None:
@@ -372,24 +372,49 @@ def test_resume_cuts_skipped_files_back_to_the_counted_ones(tmp_path):
         assert handle["real/skipped_reasons"].shape == (2,) and handle["real/paths"].shape == (6,)
 
 
-@pytest.mark.skipif(os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() == "FALSE", reason="HDF5 file locking is off")
-def test_resume_refuses_a_locked_partial_file_instead_of_deleting_it(tmp_path):
-    # After a SIGKILL of the main process, its DataLoader workers keep the file's lock for up to ~5 s; a rerun
-    # that took the lock error for damage deleted the file and all its batches.
+LOCKED = pytest.mark.skipif(os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() == "FALSE",
+                            reason="HDF5 file locking is off")
+
+
+def hold_lock(partial: Path, seconds: float | None = None) -> subprocess.Popen:
+    """Another process holding the file's lock, as the decoding workers of a killed embed do: until its stdin
+    closes, or for `seconds`."""
+    wait = "sys.stdin.read()" if seconds is None else f"time.sleep({seconds})"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time, h5py; f = h5py.File(sys.argv[1], 'r'); "
+                               f"print('open', flush=True); {wait}", str(partial)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"open\n"
+    return holder
+
+
+@LOCKED
+def test_resume_refuses_a_locked_partial_file_instead_of_deleting_it(tmp_path, monkeypatch):
+    # A rerun that took the lock error for damage deleted the file and all its batches.
+    from features import embed
     from features.embed import EmbeddingError
 
+    monkeypatch.setattr(embed, "LOCK_WAIT_SECONDS", 0.5)
     partial = tmp_path / "e.h5.partial"
     write_batch(partial, 0)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, h5py; f = h5py.File(sys.argv[1], 'r'); "
-                               "print('open', flush=True); sys.stdin.read()", str(partial)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    holder = hold_lock(partial)
     try:
-        assert holder.stdout.readline() == b"open\n"
         with pytest.raises(EmbeddingError, match="in use by another process"):
             write_batch(partial, 4)
     finally:
         holder.stdin.close()
         holder.wait(timeout=TIMEOUT)
     write_batch(partial, 4)
+    with h5py.File(partial, "r") as handle:
+        assert handle["real/embeddings"][:, 0].tolist() == [0] * 4 + [4] * 4
+
+
+@LOCKED
+def test_a_rerun_typed_while_a_dead_runs_workers_still_hold_the_lock_waits_and_resumes(tmp_path):
+    # After kill -9 of embed, its DataLoader workers keep the file's lock for up to ~5 s: the rerun waits.
+    partial = tmp_path / "e.h5.partial"
+    write_batch(partial, 0)
+    holder = hold_lock(partial, seconds=1.5)
+    write_batch(partial, 4)
+    holder.wait(timeout=TIMEOUT)
     with h5py.File(partial, "r") as handle:
         assert handle["real/embeddings"][:, 0].tolist() == [0] * 4 + [4] * 4

@@ -243,3 +243,19 @@ def test_score_attributes_a_folder_as_predict_attributes_the_unknown_set(run_cop
     predicted = dict(read_rows(run.predictions / f"{name}.csv"))
     assert {path: label for path, label, _ in rows} == predicted
     assert all(0 <= float(confidence) <= 1 for _, _, confidence in rows)
+
+
+def test_score_of_a_new_batch_under_old_file_names_scores_the_new_pixels(run_copy, tmp_path):
+    """January's cache must not answer for February: same names, other images."""
+    data, run = run_copy
+    batch = shutil.copytree(data / "generated_unknown", tmp_path / "batch")
+    out, fresh = tmp_path / "scores.csv", tmp_path / "fresh.csv"
+    score = ["score", "--run", str(run.path), "--head", "logreg", "--workers", "0"]
+    assert main(score + ["--images", str(batch), "--out", str(out)]) == 0
+    names = sorted(p.name for p in batch.iterdir())
+    for i, name in enumerate(names):  # each file replaced by another one of the batch
+        shutil.copyfile(data / "generated_unknown" / names[(i + 1) % len(names)], batch / name)
+    assert main(score + ["--images", str(batch), "--out", str(out)]) == 0
+    shutil.copytree(batch, tmp_path / "february")
+    assert main(score + ["--images", str(tmp_path / "february"), "--out", str(fresh)]) == 0
+    assert read_rows(out) == read_rows(fresh)
