@@ -42,4 +42,4 @@ def space_error(folder: Path, what: str) -> OutOfSpace:
 
 
 def mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
+    return f"{n / 2**20:.2f} MiB"

@@ -30,7 +30,7 @@ import torchvision
 from tqdm import tqdm
 
 from . import distributed
-from .atomic import write_csv
+from .atomic import atomic_path, write_csv
 from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD, for_inference
 from .digest import sha256_of
 from .checkpoint import load_model
@@ -54,6 +54,9 @@ ROW_BYTES = EMBEDDING_DIM * 4 + RESIDUAL_DIM * 2 + 256  # embedding, residual, p
 # The decoding workers of a killed embed live on for up to ~5 s holding its file lock: a rerun typed at once
 # waits this long for the lock before saying the file is in use.
 LOCK_WAIT_SECONDS = 15
+# Free space kept beyond the rows themselves (new chunks, metadata). HDF5 meeting a full disk can crash the
+# process (a segfault while freeing its objects) instead of raising, so space is checked before each write.
+SPACE_SLACK = 2 << 20
 
 
 CHANGED_FILES = "the image files changed (names, sizes or modification times)"
@@ -188,13 +191,14 @@ def open_partial(partial: Path, works: list[Work], prov: dict, batch_size: int) 
                     group[name].resize(max(group[name].shape[0], keep) + batch, axis=0)
                     group[name].resize(keep, axis=0)
             return handle
+    # Made under a temporary name, renamed when its provenance and groups are in: a partial file that exists
+    # was fully set up (a kill or a full disk during the setup leaves nothing to refuse as "other inputs").
     # Not libver="latest": its superblock (v3) stays marked open-for-write after a kill, and HDF5 then refuses
     # to open the file at all (h5clear needed), so every killed run would start over.
-    handle = h5py.File(partial, "w", libver=("v108", "latest"))
-    handle.attrs.update(prov, batch_size=batch_size, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    create_groups(handle, works)
-    handle.flush()
-    return handle
+    with atomic_path(partial) as temporary, h5py.File(temporary, "w", libver=("v108", "latest")) as handle:
+        handle.attrs.update(prov, batch_size=batch_size, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        create_groups(handle, works)
+    return h5py.File(partial, "r+")
 
 
 @torch.inference_mode()
@@ -203,14 +207,15 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
     """Embed every work item into `out` (atomically, via out.partial); return counts for the summary."""
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle = open_partial(partial, works, prov, batch_size)
-    batch_size = int(handle.attrs["batch_size"])  # the one the file was started with: same batch cuts
     model = for_inference(model).to(device)
     embedded = skipped = 0
     started = time.perf_counter()
+    handle = None
     try:
+        handle = open_partial(partial, works, prov, batch_size)
+        batch_size = int(handle.attrs["batch_size"])  # the one the file was started with: same batch cuts
         left = sum(len(w.paths) - int(handle[w.name].attrs["files_done"]) for w in works)
-        require_space(out.parent, ROW_BYTES * left, out.name)  # before a full disk can crash HDF5
+        require_space(out.parent, ROW_BYTES * left + SPACE_SLACK, out.name)
         for work in works:
             group = handle[work.name]
             done = int(group.attrs["files_done"])
@@ -224,6 +229,7 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
             with tqdm(total=len(work.paths), initial=done, desc=f"embed {work.name}", unit="img",
                       disable=not progress) as bar:
                 for images, labels, rows, failures in data:
+                    require_space(out.parent, ROW_BYTES * batch_size + SPACE_SLACK, out.name)  # another writer
                     if failures and strict:
                         row, reason = failures[0]
                         raise EmbeddingError(f"cannot read {root / work.paths[row]}: {reason}")
@@ -252,7 +258,8 @@ def write_embeddings(model, root: Path, works: list[Work], out: Path, prov: dict
         raise
     finally:
         try:
-            handle.close()
+            if handle is not None:
+                handle.close()
         except (OSError, RuntimeError):  # a full disk fails the close too; the error above says why
             pass
     os.replace(partial, out)
