@@ -7,17 +7,24 @@ from __future__ import annotations
 import csv
 import io
 import os
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
 
 @contextmanager
 def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path beside `target`; on success it replaces `target`, on error it is removed."""
+    """Yield a temporary path beside `target`; on success it replaces `target`, on error it is removed.
+
+    The temporary file gets a random name and is created with O_EXCL, so nobody can predict it or plant a
+    symlink there for the writer to follow (like mkstemp, but with the mode a plain open() gives, not 0600).
+    A write killed outright (SIGKILL, power loss) leaves a stray `.NAME.*.tmp` beside the target; nothing
+    reads it, and it is safe to delete.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # One fixed temporary name per target: what a killed write left behind is overwritten by the next one.
-    temporary = target.with_name(f".{target.name}.tmp")
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield temporary
         with open(temporary, "rb") as handle:
