@@ -12,6 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+# Text cells a spreadsheet runs as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temporary path beside `target`; on success it replaces `target`, on error it is removed.
@@ -39,10 +43,38 @@ def write_text(target: str | os.PathLike, text: str) -> None:
         Path(temporary).write_text(text, encoding="utf-8")
 
 
-def write_csv(target: str | os.PathLike, rows, header: list[str] | None = None) -> None:
+def formula_safe(cell):
+    """A text cell that starts like a formula, prefixed with ' so a spreadsheet shows it instead of running it."""
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell
+
+
+class CsvWriter:
+    """csv.writer with '\\n' line ends whose rows read back exactly as written.
+
+    csv quotes a field holding a character of its line terminator, so with '\\n' a lone '\\r' goes out bare
+    and a reader ends the row there: rows holding one are written fully quoted. `escape_formulas` (see
+    formula_safe) is for files people open; files a program matches by file name keep names verbatim.
+    """
+
+    def __init__(self, handle, escape_formulas: bool = True):
+        self.plain = csv.writer(handle, lineterminator="\n")
+        self.quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self.escape_formulas = escape_formulas
+
+    def writerow(self, row) -> None:
+        row = [formula_safe(cell) for cell in row] if self.escape_formulas else list(row)
+        carriage_return = any(isinstance(cell, str) and "\r" in cell for cell in row)
+        (self.quoted if carriage_return else self.plain).writerow(row)
+
+    def writerows(self, rows) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def write_csv(target: str | os.PathLike, rows, header: list[str] | None = None, escape_formulas: bool = True) -> None:
     """A CSV file, written atomically; no header line when `header` is None (the challenge's format)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = CsvWriter(buffer, escape_formulas)
     if header is not None:
         writer.writerow(header)
     writer.writerows(rows)

@@ -5,14 +5,13 @@ blocks, so neither step holds more than a block in memory whatever the number of
 """
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from features.atomic import atomic_path
+from features.atomic import CsvWriter, atomic_path
 from features.errors import GanprovError
 from features.layout import list_images
 from features.run_folder import RunFolder
@@ -50,7 +49,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     with h5py.File(embeddings_out, "r") as handle, atomic_path(out) as temporary:
         group = handle["images"]
         with open(temporary, "w", encoding="utf-8", newline="") as csv_file:
-            writer = csv.writer(csv_file, lineterminator="\n")
+            writer = CsvWriter(csv_file)
             writer.writerow(["path", "label", "confidence"])
             for start in range(0, group["embeddings"].shape[0], BLOCK_ROWS):
                 block = slice(start, start + BLOCK_ROWS)

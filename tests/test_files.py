@@ -1,10 +1,17 @@
-"""Files ganprov writes: atomic replacement through unpredictable temporary names."""
+"""Files ganprov writes: atomic replacement through unpredictable temporary names, CSV rows that read back as
+written and spreadsheet formulas escaped only where people read."""
+import csv
 import os
 
 import pytest
 
 from features import atomic
-from features.atomic import atomic_path, write_text
+from features.atomic import atomic_path, write_csv, write_text
+
+
+def read_rows(path) -> list[list[str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
 
 
 def test_a_symlink_planted_at_a_temporary_name_is_not_followed(tmp_path, monkeypatch):
@@ -32,3 +39,22 @@ def test_a_written_file_gets_the_mode_a_plain_open_gives(tmp_path):
     (tmp_path / "plain.html").write_text("page")
     assert (tmp_path / "report.html").stat().st_mode == (tmp_path / "plain.html").stat().st_mode
     assert sorted(os.listdir(tmp_path)) == ["plain.html", "report.html"]  # no temporary left behind
+
+
+ODD_ROWS = [["a\rb.png", 1], ["c\nd.png", 2], ["e\r\nf.png", 3], ['q"uote,comma.png', 4], ["tab\t.png", 5],
+            ["plain.png", 0.25]]
+
+
+@pytest.mark.parametrize("escape_formulas", [True, False])
+def test_csv_rows_read_back_exactly_as_written(tmp_path, escape_formulas):
+    write_csv(tmp_path / "out.csv", ODD_ROWS, ["filename", "label"], escape_formulas=escape_formulas)
+    assert read_rows(tmp_path / "out.csv") == [["filename", "label"]] + [[name, str(v)] for name, v in ODD_ROWS]
+
+
+def test_formulas_are_escaped_for_people_and_kept_verbatim_for_programs(tmp_path):
+    rows = [["=1+1.png", "+x", "-x", "@x", "x=1", "'x", ""], [-1, -2.5, "-3", "a", "b", "c", "d"]]
+    write_csv(tmp_path / "people.csv", rows)
+    assert read_rows(tmp_path / "people.csv") == [["'=1+1.png", "'+x", "'-x", "'@x", "x=1", "'x", ""],
+                                                  ["-1", "-2.5", "'-3", "a", "b", "c", "d"]]  # numbers stay numbers
+    write_csv(tmp_path / "submission.csv", rows, escape_formulas=False)
+    assert read_rows(tmp_path / "submission.csv") == [[str(cell) for cell in row] for row in rows]
