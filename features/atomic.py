@@ -11,6 +11,8 @@ import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import GanprovError
+
 
 # Text cells a spreadsheet runs as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@")
@@ -41,6 +43,22 @@ def atomic_path(target: str | os.PathLike):
 def write_text(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as temporary:
         Path(temporary).write_text(text, encoding="utf-8")
+
+
+def output_file(path: str | os.PathLike, suffix: str, option: str, new_folder_ok: bool = False) -> Path:
+    """`path`, given as `option`, checked before anything is written to it: it must end in `suffix` (a slip
+    cannot replace a checkpoint or an image), must not be a folder, and its folder must exist (a typo is not
+    created), unless `new_folder_ok` (a folder of ganprov's own). GanprovError in one line otherwise."""
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        reason = f"must end in {suffix}"
+    elif path.is_dir():
+        reason = "is a folder"
+    elif not new_folder_ok and not path.parent.is_dir():
+        reason = "is in a folder that does not exist"
+    else:
+        return path
+    raise GanprovError(f"{option} {path} {reason}")
 
 
 def formula_safe(cell):

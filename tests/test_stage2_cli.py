@@ -247,6 +247,41 @@ def test_score_attributes_a_folder_as_predict_attributes_the_unknown_set(run_cop
     assert all(0 <= float(confidence) <= 1 for _, _, confidence in rows)
 
 
+@pytest.mark.parametrize("out, embeddings, reason", [
+    ("run/checkpoint.pt", None, "--out {out} must end in .csv"),
+    ("scores.h5", None, "--out {out} must end in .csv"),  # its default embeddings file would be itself
+    ("folder.csv", None, "--out {out} is a folder"),
+    ("missing/scores.csv", None, "--out {out} is in a folder that does not exist"),
+    ("scores.csv", "scores.csv", "--embeddings {embeddings} must end in .h5"),
+    ("scores.csv", "missing/scores.h5", "--embeddings {embeddings} is in a folder that does not exist"),
+    ("scores.csv", "link.h5", "--embeddings {embeddings} and --out {out} are the same file"),
+])
+def test_score_refuses_an_output_that_would_replace_the_wrong_file(tmp_path, capsys, out, embeddings, reason):
+    """Checked before any work: no run, checkpoint or image is needed to be refused."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/checkpoint.pt").write_bytes(b"weights")
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "link.h5").symlink_to(tmp_path / "scores.csv")
+    (tmp_path / "images").mkdir()
+    out, embeddings = tmp_path / out, embeddings and tmp_path / embeddings
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["score", "--run", str(tmp_path / "run"), "--head", "logreg", "--images", str(tmp_path / "images"),
+                 "--out", str(out)] + (["--embeddings", str(embeddings)] if embeddings else [])) == 2
+    assert one_line_error(capsys) == "ganprov: error: " + reason.format(out=out, embeddings=embeddings)
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "run/checkpoint.pt").read_bytes() == b"weights"
+
+
+def test_score_counts_only_the_files_it_scored(run_copy, tmp_path, capsys):
+    data, run = run_copy
+    images = shutil.copytree(data / "generated_unknown", tmp_path / "batch")
+    (images / "broken.png").write_bytes(PNG + b"cut short")
+    capsys.readouterr()
+    assert main(["score", "--run", str(run.path), "--head", "cosine", "--images", str(images), "--workers", "0"]) == 0
+    assert "scored 6 files with cosine (1 unreadable, skipped)" in capsys.readouterr().out
+    header, *rows = read_rows(run.path / "scores" / "batch.csv")  # the default --out: RUN/scores/ is made
+    assert [path for path, _, _ in rows] == unknown_names(data)
+
+
 def test_odd_file_names_keep_their_rows_verbatim_for_programs_and_escaped_for_people(trained_run, tmp_path):
     """A carriage return in a name must not split its row, and names that look like formulas are escaped in
     the CSVs people open but kept exactly in the ones the challenge's scorer matches by name."""
