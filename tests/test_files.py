@@ -1,5 +1,5 @@
 """Files ganprov writes: atomic replacement through unpredictable temporary names, CSV rows that read back as
-written and spreadsheet formulas escaped only where people read."""
+written, spreadsheet formulas escaped only where people read, and config.toml that reads back any path."""
 import csv
 import os
 
@@ -7,6 +7,7 @@ import pytest
 
 from features import atomic
 from features.atomic import atomic_path, write_csv, write_text
+from features.run_folder import RunFolder
 
 
 def read_rows(path) -> list[list[str]]:
@@ -58,3 +59,15 @@ def test_formulas_are_escaped_for_people_and_kept_verbatim_for_programs(tmp_path
                                                   ["-1", "-2.5", "'-3", "a", "b", "c", "d"]]  # numbers stay numbers
     write_csv(tmp_path / "submission.csv", rows, escape_formulas=False)
     assert read_rows(tmp_path / "submission.csv") == [[str(cell) for cell in row] for row in rows]
+
+
+STRANGE = ["/data/😀/ct", 'say "hi"', "C:\\data\\new", "line\nbreak\r\ttab", "".join(map(chr, range(32))) + "\x7f",
+           "é \u2028 \U0010ffff", "[section]\nkey = 1"]
+
+
+def test_config_toml_reads_back_every_string(tmp_path):
+    run = RunFolder(tmp_path)
+    train = {f"s{i}": s for i, s in enumerate(STRANGE)} | {"paths": STRANGE, "epochs": 3, "lr": 1e-4, "amp": True}
+    run.write_config("train", train)
+    run.write_config("embed", {"data": STRANGE[0]})  # rewriting one section reads the others back first
+    assert run.read_config() == {"train": train, "embed": {"data": STRANGE[0]}}
