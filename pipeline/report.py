@@ -13,10 +13,12 @@ from PIL import Image
 
 from features.atomic import write_text
 from features.run_folder import RunFolder
+from models import HeadError
 from models.embeddings import EmbeddingsFile
 
 from . import plots
 from .evaluate import COLUMNS, figure
+from .heads import fitted_heads
 from .predict import unknown_filename
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -111,6 +113,10 @@ def heads_table(results: list[dict]) -> str:
 def write_report(run_dir, default_head: str) -> Path:
     """Assemble RUN/report.html from what the run folder holds."""
     run = RunFolder(run_dir)
+    fitted = fitted_heads(run)
+    if default_head not in fitted:  # a report on a head that does not exist would be a page of blanks
+        raise HeadError(f"no head {default_head!r} in {run.heads}: the fitted heads are {', '.join(fitted)}; "
+                        "choose one with --head")
     file = EmbeddingsFile(run.embeddings)
     config = run.read_config()
     data_root = Path(config.get("train", {}).get("data", "."))

@@ -2,7 +2,6 @@
 import base64
 import csv
 import json
-import locale
 import re
 import shutil
 
@@ -301,3 +300,11 @@ def test_odd_file_names_keep_their_rows_verbatim_for_programs_and_escaped_for_pe
                  str(tmp_path / "scores.csv"), "--workers", "0"]) == 0
     assert [row[0] for row in read_rows(tmp_path / "scores.csv")[1:]] == [formula_safe(name) for name in names]
     assert formula_safe("=1+1.png") == "'=1+1.png"
+
+
+def test_report_on_a_head_never_fitted_names_the_fitted_ones(run_copy, capsys):
+    _, run = run_copy
+    assert main(["report", "--run", str(run.path), "--head", "nonexistent"]) == 2
+    error = one_line_error(capsys)
+    assert "'nonexistent'" in error and all(name in error for name in HEADS)
+    assert not run.report.exists()
