@@ -58,7 +58,7 @@ def evidence_section(run: RunFolder, file: EmbeddingsFile, head: str, data_root:
     proba_csv = run.predictions / f"{head}.proba.csv"
     if "unknown" not in file.groups or not proba_csv.is_file():
         return "<p>No predictions for the unknown set yet.</p>"
-    with open(proba_csv, newline="") as handle:
+    with open(proba_csv, encoding="utf-8", newline="") as handle:
         predicted = {row["filename"]: row for row in csv.DictReader(handle)}
     unknown = file.read("unknown")
     picks = np.random.default_rng(0).choice(len(unknown.paths), size=min(samples, len(unknown.paths)), replace=False)
@@ -129,7 +129,7 @@ def write_report(run_dir, default_head: str) -> Path:
         f"<tr><td>{html.escape(section)}.{html.escape(key)}</td><td>{html.escape(json.dumps(value))}</td></tr>"
         for section, values in config.items() for key, value in values.items()) + "</table>")
     if run.train_log.is_file():
-        with open(run.train_log, newline="") as handle:
+        with open(run.train_log, encoding="utf-8", newline="") as handle:
             log = list(csv.DictReader(handle))
         if log:
             parts.append("<h2>Training</h2>" + img_tag(plots.png_bytes(plots.training_figure(log)), "training curve"))

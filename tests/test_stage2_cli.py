@@ -2,6 +2,7 @@
 import base64
 import csv
 import json
+import locale
 import re
 import shutil
 
@@ -308,3 +309,20 @@ def test_report_on_a_head_never_fitted_names_the_fitted_ones(run_copy, capsys):
     error = one_line_error(capsys)
     assert "'nonexistent'" in error and all(name in error for name in HEADS)
     assert not run.report.exists()
+
+
+@pytest.fixture
+def ascii_locale():
+    """A locale whose default text encoding is ASCII, as on a server with LANG=C and no UTF-8 mode."""
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    yield
+    locale.setlocale(locale.LC_CTYPE, previous)
+
+
+def test_report_reads_its_csvs_as_utf8_whatever_the_locale(run_copy, ascii_locale):
+    _, run = run_copy
+    with open(run.predictions / "logreg.proba.csv", "a", encoding="utf-8") as handle:
+        handle.write("tête.png,0.1,0.2,0.7,3,0.700000\n")
+    assert main(["report", "--run", str(run.path), "--head", "logreg"]) == 0
+    assert run.report.is_file()
