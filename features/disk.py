@@ -26,7 +26,7 @@ def require_space(folder: Path, needed: int, what: str) -> None:
     free = free_bytes(folder)
     if free < needed:
         raise OutOfSpace(f"no space left on device for {what}: about {mib(needed)} needed, {mib(free)} free "
-                         f"in {folder}; free some space and run the same command again (it resumes)")
+                         f"in {folder}; free some space and run it again: finished work is kept")
 
 
 def out_of_space(error: BaseException, folder: Path, margin: int = 1 << 20) -> bool:
@@ -38,7 +38,7 @@ def out_of_space(error: BaseException, folder: Path, margin: int = 1 << 20) -> b
 
 def space_error(folder: Path, what: str) -> OutOfSpace:
     return OutOfSpace(f"no space left on device while writing {what} ({mib(free_bytes(folder))} free in {folder}); "
-                      "free some space and run the same command again (it resumes)")
+                      "free some space and run it again: finished work is kept")
 
 
 def mib(n: int) -> str:

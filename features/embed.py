@@ -38,7 +38,7 @@ from .disk import out_of_space, require_space, space_error
 from .errors import GanprovError
 from .residual import HIGH_PASS_SIGMA, RESIDUAL_DIM, WINDOW
 from .images import ImageFiles, collate
-from .layout import discover
+from .layout import discover, refuse_run_inside
 from .run_folder import RunFolder
 from .train import pick_device
 
@@ -342,6 +342,7 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
     """Embed the data folder's images with RUN's best checkpoint into RUN/embeddings.h5; under torchrun,
     each process embeds its share and rank 0 combines them."""
     run = RunFolder(run_dir)
+    refuse_run_inside(data, run.path)
     model, meta = load_model(run.checkpoint)
     root, works = layout_works(data, int(meta["settings"]["seed"]), meta["subsets"])
     # Where the images are, for the report's thumbnails; not part of the cache key (moved data is the same data).

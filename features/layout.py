@@ -123,6 +123,17 @@ def labelled_split(name: str, root: Path) -> tuple[Split, list[int]]:
     return Split(name, tuple(paths), tuple(labels)), sorted(by_number)
 
 
+def refuse_run_inside(root: str | os.PathLike, run: str | os.PathLike) -> None:
+    """Refuse a run folder inside one of the data's image folders: the PNGs ganprov writes into the run (plots,
+    figures) would be read back as images of that folder."""
+    run = Path(run).resolve()
+    for name in FOLDERS.values():
+        folder = (Path(root) / name).resolve()
+        if run == folder or folder in run.parents:
+            raise LayoutError(f"run folder {run} lies inside the image folder {folder}, which ganprov reads "
+                              "images from: choose a run folder outside it")
+
+
 def discover(root: str | os.PathLike) -> Layout:
     """Read the layout under `root`; raise LayoutError with one clear sentence when it does not fit."""
     root = Path(root)

@@ -39,14 +39,17 @@ class RunFolder:
 
 
 def to_toml(config: dict[str, dict]) -> str:
-    """Tables of scalars and lists: all config.toml needs. json.dumps gives valid TOML strings and lists."""
+    """Tables of scalars and lists: all config.toml needs. JSON strings and lists are TOML ones, given the
+    characters as they are (ensure_ascii would write an emoji as a surrogate pair, which TOML refuses) and DEL,
+    the one control character JSON leaves raw, escaped."""
     lines = []
     for section, values in config.items():
         lines.append(f"[{section}]")
         for key, value in values.items():
             if value is None:
                 continue  # TOML has no null; absent means unset
-            text = str(value).lower() if isinstance(value, bool) else json.dumps(value)
+            text = (str(value).lower() if isinstance(value, bool)
+                    else json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f"))
             lines.append(f"{key} = {text}")
         lines.append("")
     return "\n".join(lines)

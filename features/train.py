@@ -28,7 +28,7 @@ from .augment import identity_preserving
 from .backbone import build_model
 from .errors import GanprovError
 from .images import ImageFiles, collate
-from .layout import Layout, discover
+from .layout import Layout, discover, refuse_run_inside
 from .run_folder import RunFolder
 from .settings import TRAIN_ON, TrainSettings
 
@@ -178,6 +178,7 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
         raise TrainingError(f"--train-on must be one of {', '.join(TRAIN_ON)}, not {settings.train_on!r}")
     run = RunFolder(run_dir)
     settings.data = str(Path(settings.data).resolve())  # a resume from another working folder is the same run
+    refuse_run_inside(settings.data, run.path)
     layout = discover(settings.data)
     if settings.train_on == "auto":
         if layout.regime == "audit":

@@ -2,8 +2,8 @@
 
 A .joblib file is a pickle, and unpickling runs code, so `load_head` checks the file's sha256 against its
 sidecar before unpickling, and refuses a head fit on embeddings from another checkpoint or preprocessing.
-The pickle is written first and the sidecar last: a crash in between (or an overwrite) leaves a pickle the
-sidecar does not vouch for, which `load_head` refuses.
+The pickle is written first and the sidecar last: a crash in between (or an overwrite, or a concurrent fit of
+the same head) leaves a pickle the sidecar does not vouch for, which `load_head` refuses.
 """
 from __future__ import annotations
 
@@ -45,13 +45,16 @@ def save_head(head, path: str | os.PathLike, info: dict) -> Path:
     path = Path(path)
     with atomic_path(path) as temporary:
         joblib.dump(head, temporary)
+        # The bytes this call wrote, hashed before the rename: hashed after it, they could be a concurrent
+        # fit's, and the sidecar would vouch for that head's pickle with this head's information.
+        sha256 = sha256_of(temporary)
     sidecar = {
         "class": f"{type(head).__module__}.{type(head).__qualname__}",
         "params": head.get_params(),
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
                      "sklearn": sklearn.__version__, "joblib": joblib.__version__},
         "info": info,
-        "sha256": sha256_of(path),
+        "sha256": sha256,
     }
     write_text(sidecar_path(path), json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
     return path

@@ -66,14 +66,16 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     file = EmbeddingsFile(run.embeddings)
     result = attribute(run, name, file, abstain)
     submission = run.predictions / f"{name}.csv"
-    write_csv(submission, zip(result.names, result.labels.tolist()))
+    # Files matched by file name (the challenge's scorer; the report and benchmarks read NAME.proba.csv):
+    # names verbatim, no spreadsheet-formula escaping.
+    write_csv(submission, zip(result.names, result.labels.tolist()), escape_formulas=False)
     grouped = result.groups is not None
     header = ["filename"] + [f"p_{s}" for s in file.subsets] + ["label", "confidence"] + (["group"] if grouped else [])
     rows = ([n, *(f"{p:.6f}" for p in row), label, f"{row.max():.6f}"] for n, row, label in
             zip(result.names, result.proba, result.labels.tolist()))
     if grouped:
         rows = (row + [group] for row, group in zip(rows, result.groups.tolist()))
-    write_csv(run.predictions / f"{name}.proba.csv", rows, header)
+    write_csv(run.predictions / f"{name}.proba.csv", rows, header, escape_formulas=False)
     if grouped:
         write_text(run.predictions / f"{name}.groups.json",
                    json.dumps([asdict(v) for v in result.verdicts], indent=1) + "\n")

@@ -13,10 +13,12 @@ from PIL import Image
 
 from features.atomic import write_text
 from features.run_folder import RunFolder
+from models import HeadError
 from models.embeddings import EmbeddingsFile
 
 from . import plots
 from .evaluate import COLUMNS, figure
+from .heads import fitted_heads
 from .predict import unknown_filename
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -56,7 +58,7 @@ def evidence_section(run: RunFolder, file: EmbeddingsFile, head: str, data_root:
     proba_csv = run.predictions / f"{head}.proba.csv"
     if "unknown" not in file.groups or not proba_csv.is_file():
         return "<p>No predictions for the unknown set yet.</p>"
-    with open(proba_csv, newline="") as handle:
+    with open(proba_csv, encoding="utf-8", newline="") as handle:
         predicted = {row["filename"]: row for row in csv.DictReader(handle)}
     unknown = file.read("unknown")
     picks = np.random.default_rng(0).choice(len(unknown.paths), size=min(samples, len(unknown.paths)), replace=False)
@@ -111,6 +113,10 @@ def heads_table(results: list[dict]) -> str:
 def write_report(run_dir, default_head: str) -> Path:
     """Assemble RUN/report.html from what the run folder holds."""
     run = RunFolder(run_dir)
+    fitted = fitted_heads(run)
+    if default_head not in fitted:  # a report on a head that does not exist would be a page of blanks
+        raise HeadError(f"no head {default_head!r} in {run.heads}: the fitted heads are {', '.join(fitted)}; "
+                        "choose one with --head")
     file = EmbeddingsFile(run.embeddings)
     config = run.read_config()
     # The images these embeddings were made from (embed --data), which need not be the training data.
@@ -124,7 +130,7 @@ def write_report(run_dir, default_head: str) -> Path:
         f"<tr><td>{html.escape(section)}.{html.escape(key)}</td><td>{html.escape(json.dumps(value))}</td></tr>"
         for section, values in config.items() for key, value in values.items()) + "</table>")
     if run.train_log.is_file():
-        with open(run.train_log, newline="") as handle:
+        with open(run.train_log, encoding="utf-8", newline="") as handle:
             log = list(csv.DictReader(handle))
         if log:
             parts.append("<h2>Training</h2>" + img_tag(plots.png_bytes(plots.training_figure(log)), "training curve"))

@@ -5,14 +5,13 @@ blocks, so neither step holds more than a block in memory whatever the number of
 """
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from features.atomic import atomic_path
+from features.atomic import CsvWriter, atomic_path, output_file
 from features.errors import GanprovError
 from features.layout import list_images
 from features.run_folder import RunFolder
@@ -32,8 +31,13 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     run, images = RunFolder(run_dir), Path(images)
     if not images.is_dir():
         raise GanprovError(f"{images} is not a folder of images")
-    out = Path(out) if out else run.path / "scores" / f"{images.resolve().name}.csv"
-    embeddings_out = Path(embeddings_out) if embeddings_out else out.with_suffix(".h5")
+    # Checked before any work. Only RUN/scores/ may be created: a folder the user names must exist.
+    out = output_file(out or run.path / "scores" / f"{images.resolve().name}.csv", ".csv", "--out",
+                      new_folder_ok=out is None)
+    embeddings_out = output_file(embeddings_out or out.with_suffix(".h5"), ".h5", "--embeddings",
+                                 new_folder_ok=embeddings_out is None)
+    if embeddings_out.resolve() == out.resolve():  # one a link to the other
+        raise GanprovError(f"--embeddings {embeddings_out} and --out {out} are the same file")
     model, meta = load_model(run.checkpoint)
     prov = provenance(run.checkpoint, meta)
     fitted, _ = load_run_head(run, head, EmbeddingsFile(run.embeddings))  # refuse a stale head before any work
@@ -60,7 +64,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     with h5py.File(embeddings_out, "r") as handle, atomic_path(out) as temporary:
         group = handle["images"]
         with open(temporary, "w", encoding="utf-8", newline="") as csv_file:
-            writer = csv.writer(csv_file, lineterminator="\n")
+            writer = CsvWriter(csv_file)
             writer.writerow(["path", "label", "confidence"])
             for start in range(0, group["embeddings"].shape[0], BLOCK_ROWS):
                 block = slice(start, start + BLOCK_ROWS)
@@ -68,5 +72,6 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
                                                             group["residuals"][block]))
                 writer.writerows((path.decode(), label, f"{confidence:.6f}")
                                  for path, label, confidence in zip(group["paths"][block], labels, proba.max(axis=1)))
-    print(f"scored {len(paths)} files with {head} → {out}")
+        scored = group["embeddings"].shape[0]
+    print(f"scored {scored} files with {head} ({len(paths) - scored} unreadable, skipped) → {out}")
     return out

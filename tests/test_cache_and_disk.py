@@ -116,3 +116,18 @@ def test_a_disk_that_fills_mid_write_stops_in_one_line_and_the_rerun_resumes(run
     for group in ("real", "generated", "unknown"):
         resumed, expected = rows(run.embeddings, group), rows(reference / "embeddings.h5", group)
         assert list(resumed) == list(expected) and all(np.array_equal(resumed[k], expected[k]) for k in expected)
+
+
+def test_a_full_disk_under_any_atomic_write_is_one_sentence(tmp_path, monkeypatch):
+    """torch.save on a full disk says "unexpected pos"; HDF5 and open() say errno 28: all become OutOfSpace."""
+    from features.atomic import atomic_path
+
+    monkeypatch.setattr(disk, "free_bytes", lambda folder: 0)
+    with pytest.raises(disk.OutOfSpace, match="no space left on device while writing checkpoint.pt"):
+        with atomic_path(tmp_path / "checkpoint.pt") as temporary:
+            raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 4096 vs 3712")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+    monkeypatch.setattr(disk, "free_bytes", lambda folder: 1 << 40)
+    with pytest.raises(ValueError):  # other errors stay what they are
+        with atomic_path(tmp_path / "x.csv"):
+            raise ValueError("not about space")

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from features.layout import LayoutError, discover, stratified_holdout
+from features.layout import LayoutError, discover, refuse_run_inside, stratified_holdout
+from pipeline.cli import main
 from tiny_data import make_data
 
 
@@ -81,3 +82,21 @@ def test_missing_data_and_missing_real(tmp_path):
         discover(tmp_path / "nope")
     with pytest.raises(LayoutError, match="no real/ folder"):
         discover(tmp_path)
+
+
+@pytest.mark.parametrize("inside", ["real/t1/run", "generated_unknown/runs/a", "generated"])
+def test_a_run_folder_inside_an_image_folder_is_refused_before_any_work(data, capsys, inside):
+    """Its plots would be read back as images of that folder: every later embed would hold them."""
+    run = data / inside
+    before = sorted(data.rglob("*"))
+    for command in (["train", "--train-on", "real", "--weights", "none", "--epochs", "1", "--image-size", "32"],
+                    ["embed"]):
+        assert main([*command, "--data", str(data), "--run", str(run), "--workers", "0"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and "inside the image folder" in error and str(run.resolve()) in error
+    assert sorted(data.rglob("*")) == before
+
+
+def test_a_run_folder_beside_the_image_folders_is_fine(data):
+    for run in (data / "runs/a", data / "realistic", data.parent / "run"):
+        refuse_run_inside(data, run)

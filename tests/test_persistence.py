@@ -1,11 +1,12 @@
 """Saved heads: round trip, and refusals before a tampered or mismatched pickle is ever loaded."""
 import json
+from contextlib import contextmanager
 
 import joblib
 import numpy as np
 import pytest
 
-from models import HeadError, LogRegHead
+from models import HeadError, LogRegHead, persistence
 from features.digest import sha256_of
 from models.persistence import load_head, save_head
 
@@ -78,3 +79,21 @@ def test_write_is_atomic(saved, data, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["logreg.joblib", "logreg.json"]
     assert path.read_bytes() == before
     assert json.loads(path.with_suffix(".json").read_text())["sha256"] == sha256_of(path)
+
+
+def test_a_concurrent_fit_landing_before_the_sidecar_is_refused_not_vouched_for(tmp_path, data, monkeypatch):
+    """Two fits of one head at once: the other's pickle may replace this one's between its rename and its
+    sidecar. The sidecar must vouch for the bytes this fit wrote, so the pair is refused, not trusted."""
+    path = tmp_path / "logreg.joblib"
+    other = LogRegHead(pca=2).fit(*data)
+    rename = persistence.atomic_path
+
+    @contextmanager
+    def the_other_fit_lands_after_the_rename(target):
+        with rename(target) as temporary:
+            yield temporary
+        joblib.dump(other, target)
+    monkeypatch.setattr(persistence, "atomic_path", the_other_fit_lands_after_the_rename)
+    save_head(LogRegHead(pca=4).fit(*data), path, {"head": "logreg", "provenance": PROVENANCE})
+    with pytest.raises(HeadError, match="sha256"):
+        load_head(path)

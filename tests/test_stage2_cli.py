@@ -2,12 +2,14 @@
 import base64
 import csv
 import json
+import locale
 import re
 import shutil
 
 import numpy as np
 import pytest
 
+from features.atomic import formula_safe
 from features.run_folder import RunFolder
 from models import HEADS, make_head
 from models.embeddings import EmbeddingsFile
@@ -259,3 +261,84 @@ def test_score_of_a_new_batch_under_old_file_names_scores_the_new_pixels(run_cop
     shutil.copytree(batch, tmp_path / "february")
     assert main(score + ["--images", str(tmp_path / "february"), "--out", str(fresh)]) == 0
     assert read_rows(out) == read_rows(fresh)
+
+
+@pytest.mark.parametrize("out, embeddings, reason", [
+    ("run/checkpoint.pt", None, "--out {out} must end in .csv"),
+    ("scores.h5", None, "--out {out} must end in .csv"),  # its default embeddings file would be itself
+    ("folder.csv", None, "--out {out} is a folder"),
+    ("missing/scores.csv", None, "--out {out} is in a folder that does not exist"),
+    ("scores.csv", "scores.csv", "--embeddings {embeddings} must end in .h5"),
+    ("scores.csv", "missing/scores.h5", "--embeddings {embeddings} is in a folder that does not exist"),
+    ("scores.csv", "link.h5", "--embeddings {embeddings} and --out {out} are the same file"),
+])
+def test_score_refuses_an_output_that_would_replace_the_wrong_file(tmp_path, capsys, out, embeddings, reason):
+    """Checked before any work: no run, checkpoint or image is needed to be refused."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/checkpoint.pt").write_bytes(b"weights")
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "link.h5").symlink_to(tmp_path / "scores.csv")
+    (tmp_path / "images").mkdir()
+    out, embeddings = tmp_path / out, embeddings and tmp_path / embeddings
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["score", "--run", str(tmp_path / "run"), "--head", "logreg", "--images", str(tmp_path / "images"),
+                 "--out", str(out)] + (["--embeddings", str(embeddings)] if embeddings else [])) == 2
+    assert one_line_error(capsys) == "ganprov: error: " + reason.format(out=out, embeddings=embeddings)
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "run/checkpoint.pt").read_bytes() == b"weights"
+
+
+def test_score_counts_only_the_files_it_scored(run_copy, tmp_path, capsys):
+    data, run = run_copy
+    images = shutil.copytree(data / "generated_unknown", tmp_path / "batch")
+    (images / "broken.png").write_bytes(PNG + b"cut short")
+    capsys.readouterr()
+    assert main(["score", "--run", str(run.path), "--head", "cosine", "--images", str(images), "--workers", "0"]) == 0
+    assert "scored 6 files with cosine (1 unreadable, skipped)" in capsys.readouterr().out
+    header, *rows = read_rows(run.path / "scores" / "batch.csv")  # the default --out: RUN/scores/ is made
+    assert [path for path, _, _ in rows] == unknown_names(data)
+
+
+def test_odd_file_names_keep_their_rows_verbatim_for_programs_and_escaped_for_people(trained_run, tmp_path):
+    """A carriage return in a name must not split its row, and names that look like formulas are escaped in
+    the CSVs people open but kept exactly in the ones the challenge's scorer matches by name."""
+    data, trained = trained_run
+    data = shutil.copytree(data, tmp_path / "data")
+    unknown = data / "generated_unknown"
+    for name, source in zip(["=1+1.png", "-x.png", "a\rb.png", "c\nd.png"], sorted(unknown.iterdir())):
+        shutil.copyfile(source, unknown / name)
+    names = unknown_names(data)
+    run = shutil.copytree(trained, tmp_path / "run", ignore=shutil.ignore_patterns("last.pt", "embeddings.h5*"))
+    assert main(["embed", "--data", str(data), "--run", str(run), "--batch-size", "8", "--workers", "0"]) == 0
+    assert main(["fit", "--run", str(run), "--head", "cosine"]) == 0
+    assert main(["predict", "--run", str(run), "--head", "cosine"]) == 0
+    assert [name for name, _ in read_rows(run / "predictions/cosine.csv")] == names
+    assert [row[0] for row in read_rows(run / "predictions/cosine.proba.csv")[1:]] == names
+    assert main(["score", "--run", str(run), "--head", "cosine", "--images", str(unknown), "--out",
+                 str(tmp_path / "scores.csv"), "--workers", "0"]) == 0
+    assert [row[0] for row in read_rows(tmp_path / "scores.csv")[1:]] == [formula_safe(name) for name in names]
+    assert formula_safe("=1+1.png") == "'=1+1.png"
+
+
+def test_report_on_a_head_never_fitted_names_the_fitted_ones(run_copy, capsys):
+    _, run = run_copy
+    assert main(["report", "--run", str(run.path), "--head", "nonexistent"]) == 2
+    error = one_line_error(capsys)
+    assert "'nonexistent'" in error and all(name in error for name in HEADS)
+    assert not run.report.exists()
+
+
+@pytest.fixture
+def ascii_locale():
+    """A locale whose default text encoding is ASCII, as on a server with LANG=C and no UTF-8 mode."""
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    yield
+    locale.setlocale(locale.LC_CTYPE, previous)
+
+
+def test_report_reads_its_csvs_as_utf8_whatever_the_locale(run_copy, ascii_locale):
+    _, run = run_copy
+    with open(run.predictions / "logreg.proba.csv", "a", encoding="utf-8") as handle:
+        handle.write("tête.png,0.1,0.2,0.7,3,0.700000\n")
+    assert main(["report", "--run", str(run.path), "--head", "logreg"]) == 0
+    assert run.report.is_file()
