@@ -357,8 +357,11 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
     world.barrier()  # every process sees the same files from here on
     if existing_matches(run.embeddings, works, prov):
         if world.is_main:
-            with h5py.File(run.embeddings, "r+") as handle:
-                handle.attrs["data_root"] = prov["data_root"]
+            with h5py.File(run.embeddings, "r") as handle:
+                moved = handle.attrs.get("data_root") != prov["data_root"]
+            if moved:  # the same images elsewhere: point the report at them (and leave an unmoved file untouched)
+                with h5py.File(run.embeddings, "r+") as handle:
+                    handle.attrs["data_root"] = prov["data_root"]
             print(f"{run.embeddings} is complete for these images and this checkpoint; nothing to do")
             require_every_subset(run, meta["subsets"])
         return {"embedded": 0, "skipped": 0, "seconds": 0.0}
