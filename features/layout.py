@@ -2,7 +2,8 @@
 
 A subset's label is the number in its folder name (`t3`, `gen_t3` and `subset_03` all mean 3), so K is
 whatever the data holds. Paths are relative to the data root, POSIX-style, sorted: the row order of every
-file ganprov writes follows from this module alone. No torch here: stage 2 may import it.
+file ganprov writes follows from this module alone. No torch here: stage 2 may import it. Subset 0 is refused:
+label 0 means undetermined.
 """
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def subset_number(folder: Path) -> int:
     numbers = re.findall(r"\d+", folder.name)
     if not numbers:
         raise LayoutError(f"subset folder {folder} has no number in its name (expected e.g. t1 or gen_t1)")
+    if int(numbers[-1]) == 0:
+        raise LayoutError(f"subset folder {folder} is numbered 0, the label of undetermined images: number subsets from 1")
     return int(numbers[-1])
 
 

@@ -81,3 +81,9 @@ def test_missing_data_and_missing_real(tmp_path):
         discover(tmp_path / "nope")
     with pytest.raises(LayoutError, match="no real/ folder"):
         discover(tmp_path)
+
+
+def test_subset_zero_is_refused_label_zero_means_undetermined(data):
+    (data / "real/t1").rename(data / "real/t0")
+    with pytest.raises(LayoutError, match="real/t0 is numbered 0"):
+        discover(data)
