@@ -93,7 +93,7 @@ def synthetic_run(run_dir: Path, image_size: int, seed: int = 0) -> None:
     from features.run_folder import RunFolder
 
     model, origin = build_model(len(SUBSETS), "none", seed)
-    settings = TrainSettings(data="", weights="none", image_size=image_size, seed=seed, epochs=0)
+    settings = TrainSettings(data="", weights="none", image_size=image_size, seed=seed)
     meta = {"subsets": list(SUBSETS), "image_size": image_size, "weights_origin": origin, "regime": "audit",
             "settings": asdict(settings), "epoch": 0, "val_acc": -1.0, "best_acc": -1.0}
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,116 @@
+"""Bad options and damaged run folders end in one line and exit code 2, never a traceback.
+
+Numbers, fractions and devices are checked by argparse (usage, then one `error:` line, exit 2) with the checks
+of features/settings.py, which TrainSettings runs too; everything found later is a GanprovError, one line.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from features.settings import SettingsError, TrainSettings
+from pipeline.cli import main
+from tiny_data import make_data
+
+TINY = ["--weights", "none", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--workers", "0"]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ganprov: error: ") and "Traceback" not in err, err
+    return err
+
+
+STAGE1 = ["--data", "nowhere", "--run", "nowhere-run"]
+BAD_OPTIONS = {  # command line → the option argparse names
+    "image size 0": (["train", *STAGE1, "--image-size", "0"], "--image-size"),
+    "image size -5": (["train", *STAGE1, "--image-size", "-5"], "--image-size"),
+    "image size huge": (["run", *STAGE1, "--image-size", "100000"], "--image-size"),
+    "batch size 0": (["train", *STAGE1, "--batch-size", "0"], "--batch-size"),
+    "epochs 0": (["train", *STAGE1, "--epochs", "0"], "--epochs"),
+    "lr nan": (["train", *STAGE1, "--lr", "nan"], "--lr"),
+    "lr inf": (["run", *STAGE1, "--lr", "inf"], "--lr"),
+    "lr 0": (["train", *STAGE1, "--lr", "0"], "--lr"),
+    "lr negative": (["train", *STAGE1, "--lr", "-0.001"], "--lr"),
+    "lr not a number": (["train", *STAGE1, "--lr", "fast"], "--lr"),
+    "device bogus": (["train", *STAGE1, "--device", "bogus"], "--device"),
+    "workers -1": (["train", *STAGE1, "--workers", "-1"], "--workers"),
+    "seed -1": (["train", *STAGE1, "--seed", "-1"], "--seed"),
+    "embed batch size 0": (["embed", *STAGE1, "--batch-size", "0"], "--batch-size"),
+    "embed device bogus": (["embed", *STAGE1, "--device", "gpu"], "--device"),
+    "score workers -1": (["score", "--run", "r", "--head", "logreg", "--images", "i", "--workers", "-1"], "--workers"),
+    "pca 0": (["fit", "--run", "r", "--head", "logreg", "--pca", "0"], "--pca"),
+    "k 0": (["fit", "--run", "r", "--head", "knn", "--k", "0"], "--k"),
+    "alpha 0": (["fit", "--run", "r", "--head", "fingerprint", "--alpha", "0"], "--alpha"),
+    "alpha above 1": (["run", *STAGE1, "--alpha", "1.5"], "--alpha"),
+    "abstain 5": (["predict", "--run", "r", "--head", "logreg", "--abstain", "5"], "--abstain"),
+    "abstain 1": (["predict", "--run", "r", "--head", "logreg", "--abstain", "1"], "--abstain"),
+    "demo epochs 0": (["demo", "--run", "d", "--epochs", "0"], "--epochs"),
+    "bench n 0": (["bench", "--n", "0"], "--n"),
+    "bench image size 8": (["bench", "--image-size", "8"], "--image-size"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OPTIONS)
+def test_bad_options_are_refused_before_anything_runs(case, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the relative paths above: were an option let through, nothing lands in the checkout
+    argv, option = BAD_OPTIONS[case]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"ganprov {argv[0]}: error: argument {option}: must be ") and "Traceback" not in err
+    assert repr(argv[argv.index(option) + 1]) in last  # names the value it refused
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_settings_refuse_the_same_values_in_python(tmp_path):
+    for field, value in [("epochs", 0), ("batch_size", 0), ("lr", float("nan")), ("image_size", 8),
+                         ("device", "bogus"), ("workers", -1), ("train_on", "everything")]:
+        with pytest.raises(SettingsError, match=f"^{field} must be "):
+            TrainSettings(data=str(tmp_path), **{field: value})
+    assert TrainSettings(data="", device="cuda:1", lr="1e-3").lr == 1e-3  # what the checks let through
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_one_line(tmp_path, capsys):
+    data = make_data(tmp_path / "data", per_subset=2, unknown=0, generated=None)
+    assert main(["train", "--data", str(data), "--run", str(tmp_path / "run"), *TINY, "--device", "cuda:1"]) == 2
+    assert "--device cuda:1: this machine has 0 CUDA device(s)" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_that_is_a_file_is_refused_by_every_command(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    for run in (tmp_path / "file", tmp_path / "file/run"):
+        for argv in (["train", "--data", str(tmp_path)], ["embed", "--data", str(tmp_path)], ["fit", "--head", "all"],
+                     ["predict", "--head", "all"], ["evaluate"], ["report"], ["run", "--data", str(tmp_path)],
+                     ["score", "--head", "logreg", "--images", str(tmp_path), "--out", str(tmp_path / "o.csv")]):
+            assert main([*argv, "--run", str(run)]) == 2, argv
+            assert f"--run {run}: {tmp_path / 'file'} is a file, not a folder" in one_line_error(capsys)
+
+
+def read_only(folder: Path, monkeypatch) -> None:
+    """chmod a-w; root ignores permission bits, so os.access also answers as it would for anyone else."""
+    folder.chmod(0o555)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        not (mode & os.W_OK and Path(path) == folder) and real_access(path, mode, **kw)))
+
+
+def test_a_read_only_run_folder_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    data = make_data(tmp_path / "data", per_subset=2, unknown=2)
+    for run in (tmp_path / "run", tmp_path / "run/new"):  # the folder, or the one it would be made in
+        (tmp_path / "run").mkdir(exist_ok=True)
+        read_only(tmp_path / "run", monkeypatch)
+        try:
+            assert main(["train", "--data", str(data), "--run", str(run), *TINY]) == 2
+        finally:
+            (tmp_path / "run").chmod(0o755)
+        assert one_line_error(capsys) == (f"ganprov: error: --run {run}: {tmp_path / 'run'} is read-only, and "
+                                          "ganprov writes its results there")
+        assert list((tmp_path / "run").iterdir()) == []
