@@ -114,3 +114,13 @@ def test_a_read_only_run_folder_is_refused_before_training(tmp_path, monkeypatch
         assert one_line_error(capsys) == (f"ganprov: error: --run {run}: {tmp_path / 'run'} is read-only, and "
                                           "ganprov writes its results there")
         assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_bench_and_demo_refusals_are_one_line(tmp_path, capsys):
+    assert main(["bench", "--heads-n", "3"]) == 2
+    assert "heads_n >= 5" in one_line_error(capsys)
+    foreign = tmp_path / "demo-data/real/t1/foreign.png"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"not ours")
+    assert main(["demo", "--run", str(tmp_path / "demo")]) == 2
+    assert "already holds files this demo data set does not: foreign.png" in one_line_error(capsys)
