@@ -1,14 +1,14 @@
 """`ganprov run`: every step from images to report and submission, skipping the ones already done."""
 from __future__ import annotations
 
-import json
 import shutil
 
 from features.atomic import atomic_path
 from features.run_folder import RunFolder
 from features.settings import TrainSettings
-from models import HEADS
+from models import HEADS, HeadError
 from models.embeddings import EmbeddingsFile
+from models.persistence import read_sidecar
 
 from .evaluate import evaluate
 from .heads import fit_head, head_path
@@ -29,9 +29,10 @@ def default_head(file: EmbeddingsFile) -> str:
 def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile, params: dict) -> bool:
     """A head fitted (with --fit-on auto) on exactly these embeddings, with these options, needs no refit."""
     sidecar = head_path(run, name).with_suffix(".json")
-    if not sidecar.is_file():
+    try:
+        info = read_sidecar(sidecar)["info"]
+    except (OSError, HeadError):  # missing or damaged: fit again, which writes a new one
         return False
-    info = json.loads(sidecar.read_text())["info"]
     return (info.get("fit_on_requested") == "auto" and info.get("provenance") == file.provenance
             and info.get("params_requested") == params)
 

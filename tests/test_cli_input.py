@@ -5,6 +5,7 @@ of features/settings.py, which TrainSettings runs too; everything found later is
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import pytest
 import torch
 
 from features.settings import SettingsError, TrainSettings
+from models.embeddings import EmbeddingsFile
 from pipeline.cli import main
+from pipeline.run_all import head_is_current
 from tiny_data import make_data
 
 TINY = ["--weights", "none", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--workers", "0"]
@@ -124,3 +127,33 @@ def test_bench_and_demo_refusals_are_one_line(tmp_path, capsys):
     foreign.write_bytes(b"not ours")
     assert main(["demo", "--run", str(tmp_path / "demo")]) == 2
     assert "already holds files this demo data set does not: foreign.png" in one_line_error(capsys)
+
+
+def drop_fit_on(text: str) -> str:
+    sidecar = json.loads(text)
+    del sidecar["info"]["fit_on"]
+    return json.dumps(sidecar)
+
+
+SIDECAR_DAMAGE = {
+    "not JSON": (lambda text: text[: len(text) // 2], "is not valid JSON"),
+    "not UTF-8": (lambda text: "\udcff", "is not valid JSON"),
+    "a list": (lambda text: "[]", "is not a head's sidecar (no class, params, versions, info, sha256)"),
+    "no info": (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "info"}), "(no info)"),
+    "info not an object": (lambda text: json.dumps(json.loads(text) | {"info": 3}), "(no info object)"),
+    "no fit_on": (drop_fit_on, "does not say what 'logreg' was fit on"),
+}
+
+
+@pytest.mark.parametrize("damage", SIDECAR_DAMAGE)
+def test_a_damaged_head_sidecar_is_one_line_and_run_fits_the_head_again(run_copy, capsys, damage):
+    _, run = run_copy
+    change, message = SIDECAR_DAMAGE[damage]
+    sidecar = run.heads / "logreg.json"
+    sidecar.write_bytes(change(sidecar.read_text()).encode("utf-8", "surrogateescape"))
+    for argv in (["predict", "--head", "logreg"], ["evaluate"]):
+        assert main([*argv, "--run", str(run.path)]) == 2
+        err = one_line_error(capsys)
+        assert str(sidecar) in err and message in err, err
+    if damage != "no fit_on":  # `ganprov run` fits a head again rather than trust a sidecar it cannot read
+        assert not head_is_current(run, "logreg", EmbeddingsFile(run.embeddings), {})
