@@ -165,7 +165,7 @@ def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force:
     """The state to continue from, None to start afresh; raise when the run folder says otherwise."""
     if force or not run.last.exists():
         return None
-    state = checkpoint.load_raw(run.last)
+    state = checkpoint.load_raw(run.last, checkpoint.RESUME_KEYS)
     done, before = state["meta"]["epoch"], TrainSettings.from_config(state["meta"]["settings"])
     changed = [k for k in FIXED_ON_RESUME if getattr(before, k) != getattr(settings, k)]
     if changed:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from features.checkpoint import load_raw
 from features.settings import SettingsError, TrainSettings
 from models.embeddings import EmbeddingsFile
 from pipeline.cli import main
@@ -157,3 +158,47 @@ def test_a_damaged_head_sidecar_is_one_line_and_run_fits_the_head_again(run_copy
         assert str(sidecar) in err and message in err, err
     if damage != "no fit_on":  # `ganprov run` fits a head again rather than trust a sidecar it cannot read
         assert not head_is_current(run, "logreg", EmbeddingsFile(run.embeddings), {})
+
+
+def bare_state_dict(state):
+    return state["model"]
+
+
+def meta_without(*keys):
+    def damage(state):
+        state["meta"] = {k: v for k, v in state["meta"].items() if k not in keys}
+        return state
+    return damage
+
+
+def more_subsets(state):
+    state["meta"]["subsets"] = [1, 2, 3, 4]
+    return state
+
+
+CHECKPOINT_DAMAGE = {
+    "bare state dict": (bare_state_dict, "is not a ganprov checkpoint (no meta)"),
+    "meta without subsets": (meta_without("subsets", "image_size"), "(no meta.subsets, meta.image_size)"),
+    "no model": (lambda state: {"meta": state["meta"]}, "(no model)"),
+    "model for other subsets": (more_subsets, "does not hold a ganprov ResNet-18 for 4 subsets"),
+}
+
+
+@pytest.mark.parametrize("damage", CHECKPOINT_DAMAGE)
+def test_a_checkpoint_without_its_metadata_is_one_line(run_copy, capsys, damage):
+    data, run = run_copy
+    change, message = CHECKPOINT_DAMAGE[damage]
+    torch.save(change(load_raw(run.checkpoint)), run.checkpoint)
+    assert main(["embed", "--data", str(data), "--run", str(run.path), "--workers", "0", "--force"]) == 2
+    err = one_line_error(capsys)
+    assert str(run.checkpoint) in err and message in err, err
+
+
+def test_a_last_checkpoint_without_the_optimizer_state_is_one_line(run_copy, capsys):
+    data, run = run_copy
+    state = load_raw(run.last)
+    del state["optimizer"]
+    torch.save(state, run.last)
+    assert main(["train", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real",
+                 "--epochs", "2", "--resume"]) == 2
+    assert f"{run.last} is not a ganprov checkpoint (no optimizer)" in one_line_error(capsys)
