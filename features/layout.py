@@ -218,5 +218,6 @@ def read_layout(root: Path) -> Layout:
             splits["generated"] = generated
     if "unknown" in present:
         paths = tuple(list_images(root / FOLDERS["unknown"], root))
-        splits["unknown"] = Split("unknown", paths, (0,) * len(paths))
+        if paths:  # an empty generated_unknown/ is as if absent: nothing to attribute
+            splits["unknown"] = Split("unknown", paths, (0,) * len(paths))
     return Layout(root, subsets, splits)

@@ -12,7 +12,7 @@ from models.persistence import read_sidecar
 
 from .evaluate import evaluate
 from .heads import fit_head, head_path
-from .predict import predict
+from .predict import predict, unknown_count
 from .report import write_report
 
 # The head behind RUN/submission.csv, in both regimes (see README, "Results"): single images drift towards
@@ -60,12 +60,14 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     for name in HEADS:
         if force or not head_is_current(run, name, file, params):
             fit_head(run.path, name, params=params)
-    if "unknown" in file.groups:
+    if unknown_count(file):
         for name in HEADS:
             predict(run.path, name)
         with atomic_path(run.submission) as temporary:
             shutil.copyfile(run.predictions / f"{chosen}.csv", temporary)
         print(f"submission ({chosen}) → {run.submission}")
+    else:  # the heads are still fitted and evaluated on the held-out images
+        print("nothing to attribute: no readable image in generated_unknown/, so no predictions and no submission")
     results = evaluate(run.path, truth=truth)
     write_report(run.path, chosen)
     return {"results": results, "report": str(run.report)}

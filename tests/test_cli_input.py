@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from features.checkpoint import load_raw
+from features.run_folder import RunFolder
 from features.settings import SettingsError, TrainSettings
 from models.embeddings import EmbeddingsFile
 from pipeline.cli import main
@@ -202,3 +203,19 @@ def test_a_last_checkpoint_without_the_optimizer_state_is_one_line(run_copy, cap
     assert main(["train", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real",
                  "--epochs", "2", "--resume"]) == 2
     assert f"{run.last} is not a ganprov checkpoint (no optimizer)" in one_line_error(capsys)
+
+
+def test_an_empty_generated_unknown_runs_everything_else_and_says_there_is_nothing_to_attribute(tmp_path, capsys):
+    data = make_data(tmp_path / "data", per_subset=2, unknown=0)
+    (data / "generated_unknown").mkdir()
+    run = RunFolder(tmp_path / "run")
+    assert main(["run", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real"]) == 0
+    assert "nothing to attribute" in capsys.readouterr().out
+    assert run.report.is_file() and (run.evaluation / "metrics.json").is_file() and not run.submission.exists()
+    assert main(["predict", "--run", str(run.path), "--head", "logreg"]) == 2
+    assert "nothing to attribute" in one_line_error(capsys)
+    (data / "generated_unknown/broken.png").write_bytes(b"not a PNG")  # an unknown group of no rows
+    assert main(["run", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real"]) == 0
+    assert "nothing to attribute" in capsys.readouterr().out and not run.submission.exists()
+    assert main(["predict", "--run", str(run.path), "--head", "logreg"]) == 2
+    assert "nothing to attribute" in one_line_error(capsys)

@@ -133,3 +133,8 @@ def test_a_split_folder_linked_out_of_data_is_skipped_with_a_warning(data, tmp_p
     assert f"skipped {data / 'generated'}: a symlink to {tmp_path / 'generated'}, outside the data folder" \
            in capsys.readouterr().err
 
+
+def test_an_empty_generated_unknown_is_as_if_absent(data):
+    for path in (data / "generated_unknown").iterdir():
+        path.unlink()
+    assert "unknown" not in discover(data).splits
