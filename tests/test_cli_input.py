@@ -131,6 +131,12 @@ def test_bench_and_demo_refusals_are_one_line(tmp_path, capsys):
     assert "already holds files this demo data set does not: foreign.png" in one_line_error(capsys)
 
 
+def test_more_pca_components_than_rows_is_one_line(run_copy, capsys):
+    _, run = run_copy
+    assert main(["fit", "--run", str(run.path), "--head", "logreg", "--pca", "100000"]) == 2
+    assert "--pca 100000: at most " in one_line_error(capsys)
+
+
 def drop_fit_on(text: str) -> str:
     sidecar = json.loads(text)
     del sidecar["info"]["fit_on"]
