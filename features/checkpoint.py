@@ -10,6 +10,12 @@ from .backbone import ProvenanceNet
 from .errors import GanprovError
 
 
+# What train writes: checkpoint.pt holds CHECKPOINT_KEYS, last.pt all of RESUME_KEYS, and meta META_KEYS.
+CHECKPOINT_KEYS = ("model", "meta")
+RESUME_KEYS = CHECKPOINT_KEYS + ("optimizer", "scaler", "log")
+META_KEYS = ("subsets", "image_size", "weights_origin", "settings", "epoch", "best_acc")
+
+
 class CheckpointError(GanprovError):
     """A checkpoint that is missing, not ganprov's, or needs more than plain tensors to load."""
 
@@ -19,20 +25,31 @@ def save(path: str | Path, model: ProvenanceNet, meta: dict, **extra) -> None:
         torch.save({"model": model.state_dict(), "meta": meta, **extra}, temporary)
 
 
-def load_raw(path: str | Path) -> dict:
+def load_raw(path: str | Path, keys: tuple[str, ...] = CHECKPOINT_KEYS) -> dict:
+    """The checkpoint's contents, refused unless they hold `keys` and meta holds META_KEYS: a bare state dict
+    or a foreign file stops here, in one sentence, not in a KeyError later."""
     if not Path(path).is_file():
         raise CheckpointError(f"no checkpoint at {path}: run `ganprov train` first")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # refused by the weights-only unpickler, or not a torch file
         raise CheckpointError(f"refusing checkpoint {path}: it does not load as plain tensors ({error})") from None
+    meta = state.get("meta") if isinstance(state, dict) else None
+    missing = (["meta"] if not isinstance(meta, dict) else
+               [k for k in keys if k not in state] + [f"meta.{k}" for k in META_KEYS if k not in meta])
+    if missing:
+        raise CheckpointError(f"{path} is not a ganprov checkpoint (no {', '.join(missing)}): train again "
+                              "with `ganprov train --force`")
+    return state
 
 
 def load_model(path: str | Path) -> tuple[ProvenanceNet, dict]:
     """The trained network (eval mode, CPU) and its metadata."""
     state = load_raw(path)
-    if not isinstance(state, dict) or "model" not in state or "meta" not in state:
-        raise CheckpointError(f"{path} is not a ganprov checkpoint")
     model = ProvenanceNet(len(state["meta"]["subsets"]))
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError) as error:  # other shapes or names: not this network
+        raise CheckpointError(f"{path} does not hold a ganprov ResNet-18 for {len(state['meta']['subsets'])} "
+                              f"subsets ({str(error).splitlines()[0]})") from None
     return model.to(memory_format=torch.channels_last).eval(), state["meta"]

@@ -2,12 +2,21 @@
 
 A subset's label is the number in its folder name (`t3`, `gen_t3` and `subset_03` all mean 3), so K is
 whatever the data holds. Paths are relative to the data root, POSIX-style, sorted: the row order of every
-file ganprov writes follows from this module alone. No torch here: stage 2 may import it.
+file ganprov writes follows from this module alone. No torch here: stage 2 may import it. Subset 0 is refused:
+label 0 means undetermined.
+
+Symlinks, one rule for files and folders at every level (split, subset and nested folders, image files): a
+symlink is followed only when its target lies inside DATA, so the data set is exactly what DATA holds. A link
+that leads out of DATA, or into a folder already walked (a loop), is skipped with a warning on stderr. One real
+file reachable under two subset labels (say real/t2 a link to real/t1) is refused with a LayoutError naming
+both paths; under one label, each path to it is its own row.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +84,27 @@ def subset_number(folder: Path) -> int:
     numbers = re.findall(r"\d+", folder.name)
     if not numbers:
         raise LayoutError(f"subset folder {folder} has no number in its name (expected e.g. t1 or gen_t1)")
+    if int(numbers[-1]) == 0:
+        raise LayoutError(f"subset folder {folder} is numbered 0, the label of undetermined images: number subsets from 1")
     return int(numbers[-1])
+
+
+@functools.cache  # once per process: train and embed in `ganprov run` each read the layout
+def warn(message: str) -> None:
+    print(f"ganprov: warning: {message}", file=sys.stderr)
+
+
+def inside(real: str, real_root: str) -> bool:
+    return os.path.commonpath([real, real_root]) == real_root
+
+
+def followed(path: Path, root: Path) -> bool:
+    """True unless `path` is a symlink out of DATA (`root`): that one is skipped with a warning."""
+    real = os.path.realpath(path)
+    if not path.is_symlink() or inside(real, os.path.realpath(root)):
+        return True
+    warn(f"skipped {path}: a symlink to {real}, outside the data folder")
+    return False
 
 
 def raise_error(error: OSError) -> None:
@@ -93,22 +122,48 @@ def utf8_path(path: str) -> str:
 
 def list_images(folder: Path, root: Path) -> list[str]:
     """Image files below `folder`, nested folders included, hidden files skipped, sorted."""
-    found = []
-    # followlinks=False: a symlink loop cannot trap the walk. onerror: a folder that cannot be listed stops
-    # discover() instead of silently adding no images (os.walk ignores such errors by default).
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=raise_error, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    return sorted(image_files(folder, root))
+
+
+def image_files(folder: Path, root: Path) -> dict[str, str]:
+    """Image files below `folder` (path relative to `root` → real path), symlinks followed by the rule above."""
+    real_root = os.path.realpath(root)
+    found, walked, skipped = {}, set(), []
+
+    def real_path(path: Path, real_parent: str) -> str | None:
+        """Where `path` leads; None, noted in `skipped`, for a link out of DATA or into a folder already walked."""
+        real = os.path.realpath(path) if path.is_symlink() else os.path.join(real_parent, path.name)
+        if not inside(real, real_root):
+            skipped.append(f"{path} (a symlink to {real}, outside the data folder)")
+        elif real in walked:  # only through a symlink: following it again would loop
+            skipped.append(f"{path} (a symlink to {real}, a folder already listed)")
+        else:
+            return real
+        return None
+
+    # followlinks=True with the folders already walked pruned: links inside DATA are followed and a loop cannot
+    # trap the walk. onerror: a folder that cannot be listed stops discover() instead of silently adding no
+    # images (os.walk ignores such errors by default).
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=raise_error, followlinks=True):
+        real_dir = os.path.realpath(dirpath)
+        walked.add(real_dir)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and real_path(Path(dirpath, d), real_dir)]
         for name in filenames:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(utf8_path(Path(dirpath, name).relative_to(root).as_posix()))
-    return sorted(found)
+                if real := real_path(Path(dirpath, name), real_dir):
+                    found[utf8_path(Path(dirpath, name).relative_to(root).as_posix())] = real
+    if skipped:
+        warn(f"skipped {len(skipped)} symlink(s) under {folder}: {skipped[0]}"
+             + (f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""))
+    return found
 
 
-def labelled_split(name: str, root: Path) -> tuple[Split, list[int]]:
-    """The images of real/ or generated/, labelled by subset, and the subset numbers found."""
+def labelled_split(name: str, root: Path, owners: dict[str, tuple[str, int]]) -> tuple[Split, list[int]]:
+    """The images of real/ or generated/, labelled by subset, and the subset numbers found. `owners` maps each
+    real file seen so far to its first path and label: one file may not carry two labels."""
     folder = root / FOLDERS[name]
     by_number: dict[int, Path] = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and followed(p, root)):
         number = subset_number(sub)
         if number in by_number:
             raise LayoutError(f"{by_number[number]} and {sub} both name subset {number}")
@@ -117,8 +172,13 @@ def labelled_split(name: str, root: Path) -> tuple[Split, list[int]]:
         raise LayoutError(f"{folder} holds no subset folders (expected {folder}/t1, {folder}/t2, ...)")
     paths, labels = [], []
     for number, sub in sorted(by_number.items()):
-        files = list_images(sub, root)
-        paths += files
+        files = image_files(sub, root)
+        for path, real in files.items():
+            first, label = owners.setdefault(real, (path, number))
+            if label != number:
+                raise LayoutError(f"{root / first} and {root / path} are the same file under subsets {label} and "
+                                  f"{number} (through a symlink): remove one")
+        paths += sorted(files)
         labels += [number] * len(files)
     return Split(name, tuple(paths), tuple(labels)), sorted(by_number)
 
@@ -148,24 +208,27 @@ def read_layout(root: Path) -> Layout:
         raise LayoutError(f"data folder {root} does not exist or is not a folder")
     if not os.access(root, os.R_OK | os.X_OK):
         raise LayoutError(f"data folder {root} cannot be read (permission denied)")
-    if not (root / "real").is_dir():
+    present = {name: folder for name, folder in FOLDERS.items()
+               if (root / folder).is_dir() and followed(root / folder, root)}
+    if "real" not in present:
         raise LayoutError(f"{root} has no real/ folder: expected {root}/real/t1, {root}/real/t2, ...")
-    real, numbers = labelled_split("real", root)
+    owners: dict[str, tuple[str, int]] = {}
+    real, numbers = labelled_split("real", root, owners)
     empty = sorted(set(numbers) - set(real.labels))
     if empty:
         raise LayoutError(f"{root}/real has no images for subset(s) {empty}: every candidate subset needs some")
     if len(numbers) < 2:
         raise LayoutError(f"{root}/real needs at least two subset folders, found {len(numbers)}")
     splits, subsets = {"real": real}, tuple(numbers)
-    if (root / "generated").is_dir():
-        generated, _ = labelled_split("generated", root)
+    if "generated" in present:
+        generated, _ = labelled_split("generated", root, owners)
         extra = sorted(set(generated.labels) - set(subsets))
         if extra:
             raise LayoutError(f"{root}/generated names subsets {extra} that real/ does not have")
         if len(generated):
             splits["generated"] = generated
-    unknown_dir = root / FOLDERS["unknown"]
-    if unknown_dir.is_dir():
-        paths = tuple(list_images(unknown_dir, root))
-        splits["unknown"] = Split("unknown", paths, (0,) * len(paths))
+    if "unknown" in present:
+        paths = tuple(list_images(root / FOLDERS["unknown"], root))
+        if paths:  # an empty generated_unknown/ is as if absent: nothing to attribute
+            splits["unknown"] = Split("unknown", paths, (0,) * len(paths))
     return Layout(root, subsets, splits)

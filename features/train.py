@@ -30,7 +30,7 @@ from .errors import GanprovError
 from .images import ImageFiles, collate
 from .layout import Layout, discover, refuse_run_inside
 from .run_folder import RunFolder
-from .settings import TRAIN_ON, TrainSettings
+from .settings import TrainSettings
 
 # Settings that must not change between an interrupted run and its --resume.
 FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "augment")
@@ -41,8 +41,15 @@ class TrainingError(GanprovError):
 
 
 def pick_device(name: str) -> torch.device:
+    """`name` (checked by settings.device_name), refused at once when this machine lacks it."""
     if name != "auto":
-        return torch.device(name)
+        device = torch.device(name)
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise TrainingError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                                "use --device auto or cpu")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise TrainingError(f"--device {name}: MPS is not available here; use --device auto or cpu")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
@@ -158,7 +165,7 @@ def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force:
     """The state to continue from, None to start afresh; raise when the run folder says otherwise."""
     if force or not run.last.exists():
         return None
-    state = checkpoint.load_raw(run.last)
+    state = checkpoint.load_raw(run.last, checkpoint.RESUME_KEYS)
     done, before = state["meta"]["epoch"], TrainSettings.from_config(state["meta"]["settings"])
     changed = [k for k in FIXED_ON_RESUME if getattr(before, k) != getattr(settings, k)]
     if changed:
@@ -174,8 +181,6 @@ def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force:
 
 def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = False, force: bool = False) -> dict:
     """Fine-tune on the data folder; write checkpoint.pt (best), last.pt, train_log.csv and config.toml."""
-    if settings.train_on not in TRAIN_ON:
-        raise TrainingError(f"--train-on must be one of {', '.join(TRAIN_ON)}, not {settings.train_on!r}")
     run = RunFolder(run_dir)
     settings.data = str(Path(settings.data).resolve())  # a resume from another working folder is the same run
     refuse_run_inside(settings.data, run.path)

@@ -7,6 +7,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .base import EmbeddingHead
+from .errors import HeadError
 
 
 class LogRegHead(EmbeddingHead):
@@ -22,6 +23,9 @@ class LogRegHead(EmbeddingHead):
         X, y_index = self._fit_input(X, y)
         steps = [StandardScaler()]
         if self.pca is not None:
+            if self.pca > min(X.shape):  # PCA would fail with a traceback
+                raise HeadError(f"--pca {self.pca}: at most {min(X.shape)} components fit {len(X)} rows of "
+                                f"{X.shape[1]} features")
             steps.append(PCA(n_components=self.pca, random_state=self.seed))
         # lbfgs fits one multinomial (softmax) model for K > 2 classes, scikit-learn's default.
         steps.append(LogisticRegression(C=self.C, max_iter=self.max_iter))

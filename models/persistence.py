@@ -70,7 +70,7 @@ def load_head(path: str | os.PathLike, provenance: dict | None = None, keys=MATC
     if not sidecar_file.is_file():
         raise HeadError(f"{path} has no sidecar {sidecar_file.name}; refusing to unpickle a file nothing vouches "
                         "for. Fit the head again.")
-    sidecar = json.loads(sidecar_file.read_text(encoding="utf-8"))
+    sidecar = read_sidecar(sidecar_file)
     found = sha256_of(path)
     if found != sidecar.get("sha256"):
         raise HeadError(f"{path} has sha256 {found} but its sidecar {sidecar_file.name} expects "
@@ -83,3 +83,18 @@ def load_head(path: str | os.PathLike, provenance: dict | None = None, keys=MATC
             raise HeadError(f"{path} was fit on embeddings with another provenance; differing keys: "
                             + "; ".join(differing) + ". Fit the head again on these embeddings.")
     return joblib.load(path), sidecar
+
+
+SIDECAR_KEYS = ("class", "params", "versions", "info", "sha256")  # what save_head writes
+
+
+def read_sidecar(path: Path) -> dict:
+    """A head's sidecar; HeadError, naming it, when it is not JSON or lacks what save_head writes."""
+    try:
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # invalid JSON or UTF-8
+        raise HeadError(f"{path} is not valid JSON ({error}); fit the head again") from None
+    missing = [key for key in SIDECAR_KEYS if key not in sidecar] if isinstance(sidecar, dict) else list(SIDECAR_KEYS)
+    if missing or not isinstance(sidecar["info"], dict):
+        raise HeadError(f"{path} is not a head's sidecar (no {', '.join(missing) or 'info object'}); fit the head again")
+    return sidecar

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from features.errors import GanprovError
 from features.settings import TrainSettings
 
 from .demo_data import REAL, draw
@@ -93,7 +94,7 @@ def synthetic_run(run_dir: Path, image_size: int, seed: int = 0) -> None:
     from features.run_folder import RunFolder
 
     model, origin = build_model(len(SUBSETS), "none", seed)
-    settings = TrainSettings(data="", weights="none", image_size=image_size, seed=seed, epochs=0)
+    settings = TrainSettings(data="", weights="none", image_size=image_size, seed=seed)
     meta = {"subsets": list(SUBSETS), "image_size": image_size, "weights_origin": origin, "regime": "audit",
             "settings": asdict(settings), "epoch": 0, "val_acc": -1.0, "best_acc": -1.0}
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -541,7 +542,7 @@ def bench(image_size: int = 64, n: int | None = None, device: str = "auto", head
     `processes` for the torchrun stage: by default one per GPU, else one per CPU core; 1 skips it."""
     n = default_n(image_size) if n is None else n
     if n < 1 or heads_n < len(SUBSETS) or len(memory_n) != 2:
-        raise ValueError("need n >= 1, heads_n >= 5 and two memory sizes")
+        raise GanprovError(f"need n >= 1, heads_n >= {len(SUBSETS)} and two memory sizes")
     load = (cpu_seconds(), time.perf_counter())
     memory_process = MemoryProcess()  # before importing torch here: the two imports run side by side
     try:

@@ -4,13 +4,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 # Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning, so the image-decoding workers
 # get the cores between batches. On 2 CPU cores this measured embed at 232 img/s instead of 190 (64 px).
 USER_ENVIRONMENT = dict(os.environ)  # as ganprov was started: `bench` runs its baselines in it
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from features.settings import TRAIN_ON, TrainSettings  # noqa: E402
+from features.errors import GanprovError  # noqa: E402
+from features.settings import (TRAIN_ON, TrainSettings, device_name, fraction, non_negative_int,  # noqa: E402
+                               pixel_size, positive_float, positive_int, seed_int, whole_number)
 
 DEFAULTS = TrainSettings(data="")
 
@@ -23,11 +26,11 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-on", default=DEFAULTS.train_on, choices=TRAIN_ON,
                         help="images the backbone learns from; auto (default): real and real+generated both "
                              "trained when generated/ exists, the better on held-out generated images kept")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    parser.add_argument("--lr", type=float, default=DEFAULTS.lr)
-    parser.add_argument("--image-size", type=int, default=DEFAULTS.image_size)
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
+    parser.add_argument("--lr", type=positive_float, default=DEFAULTS.lr)
+    parser.add_argument("--image-size", type=pixel_size, default=DEFAULTS.image_size)
+    parser.add_argument("--seed", type=seed_int, default=DEFAULTS.seed)
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS.augment,
                         help="identity-preserving augmentation (crops, blur, contrast) while training")
     add_runtime_options(parser)
@@ -37,9 +40,11 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default=DEFAULTS.device, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--workers", type=int, help=f"image-decoding worker processes (default: {DEFAULTS.workers}; "
-                        "none under torchrun on CPUs)")
+    parser.add_argument("--device", type=device_name, default=DEFAULTS.device,
+                        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--workers", type=non_negative_int,
+                        help=f"image-decoding worker processes (default: {DEFAULTS.workers}; "
+                             "none under torchrun on CPUs)")
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
 
 
@@ -82,7 +87,7 @@ def head_params(args) -> dict:
 
 
 def add_group_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--alpha", type=float, help="fingerprint: significance level below which a generator "
+    parser.add_argument("--alpha", type=fraction, help="fingerprint: significance level below which a generator "
                         "group is attributed; otherwise label 0, undetermined (default 0.01)")
     parser.add_argument("--one-generator-per-subset", action="store_true",
                         help="fingerprint: exactly one generator per candidate subset, matched one-to-one "
@@ -142,6 +147,15 @@ def cmd_bench(args) -> None:
           heads_predict_n=args.heads_predict_n, processes=args.processes, baseline_environment=USER_ENVIRONMENT)
 
 
+def check_run_folder(path: str, writable: bool) -> None:
+    """Refuse --run at once, not after an hour of training: a file, or a folder ganprov cannot write in."""
+    existing = next(p for p in (Path(path), *Path(path).parents) if p.exists())  # RUN, or where it will be made
+    if not existing.is_dir():
+        raise GanprovError(f"--run {path}: {existing} is a file, not a folder")
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
+        raise GanprovError(f"--run {path}: {existing} is read-only, and ganprov writes its results there")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganprov", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -153,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed = commands.add_parser("embed", help="write 512-d embeddings of every image to RUN/embeddings.h5")
     embed.add_argument("--data", required=True)
     embed.add_argument("--run", required=True)
-    embed.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    embed.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
     add_runtime_options(embed)
     embed.add_argument("--force", action="store_true", help="embed again even when the file is complete")
     embed.set_defaults(func=cmd_embed)
@@ -162,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--run", required=True)
     fit.add_argument("--head", required=True, help="logreg, cosine, knn, cluster, fingerprint, or all")
     fit.add_argument("--fit-on", default="auto", help="real, generated, both, or auto: the best on held-out rows")
-    fit.add_argument("--pca", type=int, help="logreg: PCA components before the classifier")
-    fit.add_argument("--k", type=int, help="knn: neighbours")
-    fit.add_argument("--seed", type=int, help="seed for heads that use randomness")
+    fit.add_argument("--pca", type=positive_int, help="logreg: PCA components before the classifier")
+    fit.add_argument("--k", type=positive_int, help="knn: neighbours")
+    fit.add_argument("--seed", type=seed_int, help="seed for heads that use randomness")
     fit.add_argument("--content", choices=("knn", "cosine", "logreg"),
                      help="fingerprint: the head whose per-image votes attribute each group (default logreg)")
     add_group_options(fit)
@@ -173,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="attribute generated_unknown with a fitted head")
     predict.add_argument("--run", required=True)
     predict.add_argument("--head", required=True, help="a fitted head's name, or all")
-    predict.add_argument("--abstain", type=float, nargs="?", const=0.99, metavar="QUANTILE",
+    predict.add_argument("--abstain", type=fraction, nargs="?", const=0.99, metavar="QUANTILE",
                          help="label 0 the images farther from every labelled image than this quantile of "
                               "held-out ones (default 0.99): images no candidate subset explains")
     predict.set_defaults(func=cmd_predict)
@@ -195,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--images", required=True, help="folder of images, flat or nested")
     score.add_argument("--out", help="CSV path,label,confidence (default RUN/scores/FOLDER.csv)")
     score.add_argument("--embeddings", help="HDF5 file for the embeddings (default: beside the CSV)")
-    score.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    score.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
     add_runtime_options(score)
     score.set_defaults(func=cmd_score)
 
@@ -207,21 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run everything on a built-in synthetic data set (CPU, minutes)")
     demo.add_argument("--run", default="runs/demo")
-    demo.add_argument("--epochs", type=int, default=3)
-    demo.add_argument("--workers", type=int)
+    demo.add_argument("--epochs", type=positive_int, default=3)
+    demo.add_argument("--workers", type=non_negative_int)
     demo.set_defaults(func=cmd_demo)
 
     bench = commands.add_parser("bench", help="time backbone, embed, the paper loop, heads and memory side by side")
-    bench.add_argument("--image-size", type=int, default=64, help="network input size, e.g. 64 or 224")
-    bench.add_argument("--n", type=int, help="images per image stage (default: 2048 at 64 px, 512 at 224 px)")
-    bench.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, ...")
-    bench.add_argument("--workers", type=int, default=DEFAULTS.workers, help="embed's decoding workers (its default)")
-    bench.add_argument("--heads-n", type=int, default=25000, help="embedding rows each head fits on")
-    bench.add_argument("--heads-predict-n", type=int, help="rows each head then predicts (default: --heads-n)")
-    bench.add_argument("--source-size", type=int, default=256, help="pixel size of the synthetic PNGs")
-    bench.add_argument("--memory-n", type=int, nargs=2, default=[2000, 20000], metavar=("N1", "N2"),
+    bench.add_argument("--image-size", type=pixel_size, default=64, help="network input size, e.g. 64 or 224")
+    bench.add_argument("--n", type=positive_int, help="images per image stage (default: 2048 at 64 px, 512 at 224 px)")
+    bench.add_argument("--device", type=device_name, default=DEFAULTS.device, help="auto, cpu, cuda, ...")
+    bench.add_argument("--workers", type=non_negative_int, default=DEFAULTS.workers,
+                       help="embed's decoding workers (its default)")
+    bench.add_argument("--heads-n", type=positive_int, default=25000, help="embedding rows each head fits on")
+    bench.add_argument("--heads-predict-n", type=positive_int, help="rows each head then predicts (default: --heads-n)")
+    bench.add_argument("--source-size", type=whole_number(8), default=256,
+                       help="pixel size of the synthetic PNGs (at least 8)")
+    bench.add_argument("--memory-n", type=positive_int, nargs=2, default=[2000, 20000], metavar=("N1", "N2"),
                        help="numbers of images for the two peak-memory runs of embed")
-    bench.add_argument("--processes", type=int,
+    bench.add_argument("--processes", type=positive_int,
                        help="processes for the torchrun embed stage (default: one per GPU, else per CPU core; 1: skip it)")
     bench.add_argument("--json", help="also write the results to this JSON file")
     bench.set_defaults(func=cmd_bench)
@@ -229,8 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from features.errors import GanprovError
-
     args = build_parser().parse_args(argv)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.func not in (cmd_train, cmd_embed, cmd_run):
         # N copies of a stage-2 command would write the same files at once.
@@ -238,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
               f"`ganprov {args.command}` as one process", file=sys.stderr)
         return 2
     try:
+        if args.command != "bench":  # the one command without --run; score with --out elsewhere only reads it
+            check_run_folder(args.run, writable=not (args.command == "score" and args.out))
         args.func(args)
     except GanprovError as error:
         print(f"ganprov: error: {error}", file=sys.stderr)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from features.errors import GanprovError
+
 NAMINGS = ("gen_t", "t")
 OVERLAP = 1.25  # each subset's position range is this much wider than its share, so neighbours overlap
 REAL, GENERATED, UNKNOWN, FINGERPRINT, SHUFFLE = range(5)  # independent random streams per purpose
@@ -106,16 +108,20 @@ def draw(subset: int, subsets: int, n: int, size: int, seed: int, stream: int, m
     return images
 
 
+class ForeignFiles(GanprovError, FileExistsError):
+    """The demo data folder holds files this demo data set would not write; the CLI prints it as one line."""
+
+
 def refuse_foreign_files(root: Path, planned: set[str]) -> None:
     """Rewriting our own files is fine; mixing with files we would not write (other data, a larger earlier
     call, a generated/ we were asked to leave out) would corrupt the data set silently."""
     if (root / "truth.csv").exists() and "truth.csv" not in planned:
-        raise FileExistsError(f"{root / 'truth.csv'} exists but this demo data set has no unknown images")
+        raise ForeignFiles(f"{root / 'truth.csv'} exists but this demo data set has no unknown images")
     for folder in ("real", "generated", "generated_unknown"):
         for dirpath, _, names in os.walk(root / folder):
             foreign = [n for n in names if Path(dirpath, n).relative_to(root).as_posix() not in planned]
             if foreign:
-                raise FileExistsError(f"{dirpath} already holds files this demo data set does not: {foreign[0]}")
+                raise ForeignFiles(f"{dirpath} already holds files this demo data set does not: {foreign[0]}")
 
 
 def write_demo_data(root, subsets=5, real_per_subset=60, generated_per_subset=40, unknown_per_subset=40,

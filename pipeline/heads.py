@@ -69,4 +69,7 @@ def load_run_head(run: RunFolder, name: str, file: EmbeddingsFile):
     path = head_path(run, name)
     if not path.is_file():
         raise HeadError(f"no head {name!r} in {run.heads}: run `ganprov fit --run {run.path} --head {name}` first")
-    return load_head(path, file.provenance)
+    head, sidecar = load_head(path, file.provenance)
+    if "fit_on" not in sidecar["info"]:  # predict and evaluate need it
+        raise HeadError(f"{path.with_suffix('.json')} does not say what {name!r} was fit on; fit the head again")
+    return head, sidecar

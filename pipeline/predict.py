@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+import h5py
 import numpy as np
 
 from features.atomic import write_csv, write_text
@@ -34,11 +35,18 @@ class Attribution:
     verdicts: list = field(default_factory=list)
 
 
+def unknown_count(file: EmbeddingsFile) -> int:
+    """Rows of the unknown set: 0 without generated_unknown/ or when none of its images could be read."""
+    with h5py.File(file.path, "r") as handle:
+        return len(handle["unknown/paths"]) if "unknown" in handle else 0
+
+
 def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | None = None) -> Attribution:
     """Attribute the unknown set with head `name`. With `abstain` (a quantile, e.g. 0.99), images farther from
     every labelled image than that quantile of held-out ones get label 0."""
-    if "unknown" not in file.groups:
-        raise HeadError(f"{file.path} has no unknown group: the data folder had no generated_unknown/")
+    if not unknown_count(file):
+        raise HeadError(f"nothing to attribute in {file.path}: the data folder had no generated_unknown/ or no "
+                        "readable image in it")
     head, sidecar = load_run_head(run, name, file)
     unknown = file.read("unknown")
     names = [unknown_filename(p) for p in unknown.paths]

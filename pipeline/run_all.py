@@ -1,18 +1,18 @@
 """`ganprov run`: every step from images to report and submission, skipping the ones already done."""
 from __future__ import annotations
 
-import json
 import shutil
 
 from features.atomic import atomic_path
 from features.run_folder import RunFolder
 from features.settings import TrainSettings
-from models import HEADS
+from models import HEADS, HeadError
 from models.embeddings import EmbeddingsFile
+from models.persistence import read_sidecar
 
 from .evaluate import evaluate
 from .heads import fit_head, head_path
-from .predict import predict
+from .predict import predict, unknown_count
 from .report import write_report
 
 # The head behind RUN/submission.csv, in both regimes (see README, "Results"): single images drift towards
@@ -29,9 +29,10 @@ def default_head(file: EmbeddingsFile) -> str:
 def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile, params: dict) -> bool:
     """A head fitted (with --fit-on auto) on exactly these embeddings, with these options, needs no refit."""
     sidecar = head_path(run, name).with_suffix(".json")
-    if not sidecar.is_file():
+    try:
+        info = read_sidecar(sidecar)["info"]
+    except (OSError, HeadError):  # missing or damaged: fit again, which writes a new one
         return False
-    info = json.loads(sidecar.read_text())["info"]
     return (info.get("fit_on_requested") == "auto" and info.get("provenance") == file.provenance
             and info.get("params_requested") == params)
 
@@ -59,12 +60,14 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     for name in HEADS:
         if force or not head_is_current(run, name, file, params):
             fit_head(run.path, name, params=params)
-    if "unknown" in file.groups:
+    if unknown_count(file):
         for name in HEADS:
             predict(run.path, name)
         with atomic_path(run.submission) as temporary:
             shutil.copyfile(run.predictions / f"{chosen}.csv", temporary)
         print(f"submission ({chosen}) → {run.submission}")
+    else:  # the heads are still fitted and evaluated on the held-out images
+        print("nothing to attribute: no readable image in generated_unknown/, so no predictions and no submission")
     results = evaluate(run.path, truth=truth)
     write_report(run.path, chosen)
     return {"results": results, "report": str(run.report)}

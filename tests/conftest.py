@@ -1,6 +1,7 @@
-"""Shared fixtures: tiny data and one tiny trained run."""
+"""Shared fixtures: tiny data, one tiny trained run, and that run embedded with every head fitted."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,28 @@ def trained_run(tmp_path_factory):
     train(TrainSettings(data=str(root), weights="none", epochs=1, batch_size=8, image_size=32, workers=0, train_on="real"),
           run)
     return root, run
+
+
+@pytest.fixture(scope="module")
+def fitted_run(trained_run, tmp_path_factory):
+    """The shared trained run, copied, embedded, every head fitted and predicting."""
+    from features.run_folder import RunFolder
+    from pipeline.cli import main
+
+    data, trained = trained_run
+    run = tmp_path_factory.mktemp("stage2") / "run"
+    shutil.copytree(trained, run)
+    assert main(["embed", "--data", str(data), "--run", str(run), "--batch-size", "8", "--workers", "0"]) == 0
+    assert main(["fit", "--run", str(run), "--head", "all"]) == 0
+    assert main(["predict", "--run", str(run), "--head", "all"]) == 0
+    return data, RunFolder(run)
+
+
+@pytest.fixture
+def run_copy(fitted_run, tmp_path):
+    """A private copy for a test that writes to or damages the run folder."""
+    from features.run_folder import RunFolder
+
+    data, run = fitted_run
+    shutil.copytree(run.path, tmp_path / "run")
+    return data, RunFolder(tmp_path / "run")

@@ -100,3 +100,60 @@ def test_a_run_folder_inside_an_image_folder_is_refused_before_any_work(data, ca
 def test_a_run_folder_beside_the_image_folders_is_fine(data):
     for run in (data / "runs/a", data / "realistic", data.parent / "run"):
         refuse_run_inside(data, run)
+
+
+def test_subset_zero_is_refused_label_zero_means_undetermined(data):
+    (data / "real/t1").rename(data / "real/t0")
+    with pytest.raises(LayoutError, match="real/t0 is numbered 0"):
+        discover(data)
+
+
+def test_a_subset_linked_to_another_is_refused_naming_both_paths(data):
+    (data / "real/t4").symlink_to(data / "real/t1", target_is_directory=True)
+    with pytest.raises(LayoutError, match="real/t1/t1_000.png and .*real/t4/t1_000.png are the same file under "
+                                          "subsets 1 and 4"):
+        discover(data)
+
+
+def test_a_generated_file_linked_to_a_real_one_of_another_subset_is_refused(data):
+    (data / "generated/gen_t2/copy.png").symlink_to(data / "real/t1/t1_000.png")
+    with pytest.raises(LayoutError, match="same file under subsets 1 and 2"):
+        discover(data)
+
+
+def test_symlinks_inside_data_are_followed_and_those_leaving_it_skipped_with_a_warning(data, tmp_path, capsys):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "stray.png").write_bytes((data / "real/t1/t1_000.png").read_bytes())
+    (data / "real/t1/extra").symlink_to(data / "generated/gen_t1", target_is_directory=True)  # inside DATA
+    (data / "real/t1/again.png").symlink_to(data / "real/t1/t1_001.png")  # same subset: its own row
+    (data / "real/t1/out").symlink_to(outside, target_is_directory=True)
+    (data / "real/t2/out.png").symlink_to(outside / "stray.png")
+    (data / "generated/gen_t3/deeper").mkdir()
+    (data / "generated/gen_t3/deeper/loop").symlink_to(data / "generated/gen_t3", target_is_directory=True)
+    layout = discover(data)
+    real = layout.splits["real"].paths
+    assert "real/t1/extra/gen_t1_000.png" in real and "real/t1/again.png" in real
+    assert not any("out" in p for p in real)
+    generated = layout.splits["generated"]
+    assert len(generated) == 12 and not any("loop" in p for p in generated.paths)
+    err = capsys.readouterr().err
+    assert f"ganprov: warning: skipped 1 symlink(s) under {data / 'real/t1'}: {data / 'real/t1/out'} " \
+           f"(a symlink to {outside}, outside the data folder)" in err
+    assert f"{data / 'real/t2/out.png'} (a symlink to {outside / 'stray.png'}, outside" in err
+    assert f"{data / 'generated/gen_t3/deeper/loop'} (a symlink to {data / 'generated/gen_t3'}, a folder already " \
+           "listed)" in err
+
+
+def test_a_split_folder_linked_out_of_data_is_skipped_with_a_warning(data, tmp_path, capsys):
+    (data / "generated").rename(tmp_path / "generated")
+    (data / "generated").symlink_to(tmp_path / "generated", target_is_directory=True)
+    assert discover(data).regime == "audit"
+    assert f"skipped {data / 'generated'}: a symlink to {tmp_path / 'generated'}, outside the data folder" \
+           in capsys.readouterr().err
+
+
+def test_an_empty_generated_unknown_is_as_if_absent(data):
+    for path in (data / "generated_unknown").iterdir():
+        path.unlink()
+    assert "unknown" not in discover(data).splits

@@ -44,26 +44,6 @@ def one_line_error(capsys) -> str:
     return err
 
 
-@pytest.fixture(scope="module")
-def fitted_run(trained_run, tmp_path_factory):
-    """The shared trained run, copied, embedded, every head fitted and predicting."""
-    data, trained = trained_run
-    run = tmp_path_factory.mktemp("stage2") / "run"
-    shutil.copytree(trained, run)
-    assert main(["embed", "--data", str(data), "--run", str(run), "--batch-size", "8", "--workers", "0"]) == 0
-    assert main(["fit", "--run", str(run), "--head", "all"]) == 0
-    assert main(["predict", "--run", str(run), "--head", "all"]) == 0
-    return data, RunFolder(run)
-
-
-@pytest.fixture
-def run_copy(fitted_run, tmp_path):
-    """A private copy for a test that writes to or damages the run folder."""
-    data, run = fitted_run
-    shutil.copytree(run.path, tmp_path / "run")
-    return data, RunFolder(tmp_path / "run")
-
-
 def test_fit_all_writes_every_head_with_its_sidecar(fitted_run):
     _, run = fitted_run
     for name in HEADS:
