@@ -38,6 +38,11 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
                                  new_folder_ok=embeddings_out is None)
     if embeddings_out.resolve() == out.resolve():  # one a link to the other
         raise GanprovError(f"--embeddings {embeddings_out} and --out {out} are the same file")
+    for path, option in ((out, "--out"), (embeddings_out, "--embeddings")):  # the run's own files stay its own
+        inside = path.resolve().parent
+        if inside.is_relative_to(run.path.resolve()) and not inside.is_relative_to((run.path / "scores").resolve()):
+            raise GanprovError(f"{option} {path} is inside the run folder, whose files are the run's own: "
+                               f"write scores outside it or under {run.path / 'scores'}")
     model, meta = load_model(run.checkpoint)
     prov = provenance(run.checkpoint, meta)
     fitted, _ = load_run_head(run, head, EmbeddingsFile(run.embeddings))  # refuse a stale head before any work

@@ -251,6 +251,10 @@ def test_score_of_a_new_batch_under_old_file_names_scores_the_new_pixels(run_cop
     ("scores.csv", "scores.csv", "--embeddings {embeddings} must end in .h5"),
     ("scores.csv", "missing/scores.h5", "--embeddings {embeddings} is in a folder that does not exist"),
     ("scores.csv", "link.h5", "--embeddings {embeddings} and --out {out} are the same file"),
+    ("run/submission.csv", None, "--out {out} is inside the run folder, whose files are the run's own: write "
+                                 "scores outside it or under {run}/scores"),
+    ("scores.csv", "run/embeddings.h5", "--embeddings {embeddings} is inside the run folder, whose files are the "
+                                        "run's own: write scores outside it or under {run}/scores"),
 ])
 def test_score_refuses_an_output_that_would_replace_the_wrong_file(tmp_path, capsys, out, embeddings, reason):
     """Checked before any work: no run, checkpoint or image is needed to be refused."""
@@ -263,7 +267,8 @@ def test_score_refuses_an_output_that_would_replace_the_wrong_file(tmp_path, cap
     before = sorted(tmp_path.rglob("*"))
     assert main(["score", "--run", str(tmp_path / "run"), "--head", "logreg", "--images", str(tmp_path / "images"),
                  "--out", str(out)] + (["--embeddings", str(embeddings)] if embeddings else [])) == 2
-    assert one_line_error(capsys) == "ganprov: error: " + reason.format(out=out, embeddings=embeddings)
+    assert one_line_error(capsys) == "ganprov: error: " + reason.format(out=out, embeddings=embeddings,
+                                                                       run=tmp_path / "run")
     assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "run/checkpoint.pt").read_bytes() == b"weights"
 
 
