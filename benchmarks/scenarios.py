@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TOOLS = Path(os.environ.get("BENCH_TOOLS", HERE.parent.parent / "shared" / "bench" / "tools"))
-GANPROV = [sys.executable, "-m", "pipeline"]
+GANPROV = [sys.executable, "-m", "ganprov.pipeline"]
 TRAIN = ["--weights", "none", "--image-size", "64"]
 
 

@@ -15,12 +15,12 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models import ResNet18_Weights, resnet18
 
-from .digest import sha256_of
-from .errors import GanprovError
+from ganprov.core.digest import sha256_of
+from ganprov.core.errors import GanprovError
+from ganprov.core.schema import EMBEDDING_DIM
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-EMBEDDING_DIM = 512
 
 
 class WeightsUnavailable(GanprovError):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_path
+from ganprov.core.atomic import atomic_path
 from .backbone import ProvenanceNet
-from .errors import GanprovError
+from ganprov.core.errors import GanprovError
 
 
 # What train writes: checkpoint.pt holds CHECKPOINT_KEYS, last.pt all of RESUME_KEYS, and meta META_KEYS.

@@ -30,23 +30,21 @@ import torchvision
 from tqdm import tqdm
 
 from . import distributed
-from .atomic import atomic_path, write_csv
-from .backbone import EMBEDDING_DIM, IMAGENET_MEAN, IMAGENET_STD, for_inference
-from .digest import sha256_of
+from ganprov.core.atomic import atomic_path, write_csv
+from ganprov import __version__
+from ganprov.core.schema import EMBEDDING_DIM, MATCHING_KEYS, SAME_FILE_KEYS
+
+from .backbone import IMAGENET_MEAN, IMAGENET_STD, for_inference
+from ganprov.core.digest import sha256_of
 from .checkpoint import load_model
-from .disk import out_of_space, require_space, space_error
-from .errors import GanprovError
+from ganprov.core.disk import out_of_space, require_space, space_error
+from ganprov.core.errors import GanprovError
 from .residual import HIGH_PASS_SIGMA, RESIDUAL_DIM, WINDOW
 from .images import ImageFiles, collate
-from .layout import discover, refuse_run_inside
-from .run_folder import RunFolder
+from ganprov.core.layout import discover, refuse_run_inside
+from ganprov.core.run_folder import RunFolder
 from .train import pick_device
 
-GANPROV_VERSION = "0.1.0"
-# Provenance that decides whether two embedding files (or a head and a file) belong together.
-MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
-# What else an embeddings file must share with the current code before `embed` resumes or keeps it.
-SAME_FILE_KEYS = MATCHING_KEYS + ("residual",)
 CHUNK_ROWS = 256
 DATASETS = ("embeddings", "paths", "labels", "heldout", "residuals", "skipped_paths", "skipped_reasons")
 COPY_ROWS = 4096  # rows copied from a shard at a time: memory stays flat whatever the shard's size
@@ -115,7 +113,7 @@ def provenance(checkpoint_path: Path, meta: dict) -> dict:
         "weights_origin": meta["weights_origin"],
         "residual": json.dumps({"window": WINDOW, "high_pass_sigma": HIGH_PASS_SIGMA, "feature": "image minus blur, residual zero-padded"}),
         "subsets": np.asarray(meta["subsets"], dtype=np.int64),
-        "ganprov_version": GANPROV_VERSION,
+        "ganprov_version": __version__,
         "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__,
                                 "torchvision": torchvision.__version__, "h5py": h5py.__version__,
                                 "numpy": np.__version__}),

@@ -23,14 +23,14 @@ from torch import nn
 from tqdm import tqdm
 
 from . import checkpoint, distributed
-from .atomic import atomic_path, write_csv
+from ganprov.core.atomic import atomic_path, write_csv
 from .augment import identity_preserving
 from .backbone import build_model
-from .errors import GanprovError
+from ganprov.core.errors import GanprovError
 from .images import ImageFiles, collate
-from .layout import Layout, discover, refuse_run_inside
-from .run_folder import RunFolder
-from .settings import TrainSettings
+from ganprov.core.layout import Layout, discover, refuse_run_inside
+from ganprov.core.run_folder import RunFolder
+from ganprov.core.settings import TrainSettings
 
 # Settings that must not change between an interrupted run and its --resume.
 FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "augment")

@@ -7,10 +7,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from features.errors import GanprovError
+from ganprov.core import schema
+from ganprov.core.errors import GanprovError
 
-# Row selections a head can be fitted on.
-FIT_ON = ("real", "generated", "both")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class EmbeddingsFile:
     @property
     def validation_group(self) -> str:
         """Labelled generated images when there are any (challenge regime), else real (audit regime)."""
-        return "generated" if "generated" in self.groups else "real"
+        return schema.validation_group(self.groups)
 
     def read(self, group: str) -> Embeddings:
         with h5py.File(self.path, "r") as handle:

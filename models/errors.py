@@ -1,6 +1,6 @@
 """The one error the heads package raises for problems a user can fix (bad name, bad file, wrong run)."""
 
-from features.errors import GanprovError
+from ganprov.core.errors import GanprovError
 
 
 class HeadError(GanprovError):

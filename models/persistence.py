@@ -17,13 +17,12 @@ import numpy as np
 import scipy
 import sklearn
 
-from features.atomic import atomic_path, write_text
-from features.digest import sha256_of
+from ganprov.core.atomic import atomic_path, write_text
+from ganprov.core.digest import sha256_of
+from ganprov.core.schema import MATCHING_KEYS
 
 from .errors import HeadError
 
-# The embedding provenance a head must share with the embeddings it scores (as in features/embed.py).
-MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

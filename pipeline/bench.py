@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from features.errors import GanprovError
-from features.settings import TrainSettings
+from ganprov.core.errors import GanprovError
+from ganprov.core.settings import TrainSettings
 
 from .demo_data import REAL, draw
 
@@ -89,9 +89,9 @@ def synthetic_images(root: Path, n: int, source_size: int, distinct: int = DISTI
 
 def synthetic_run(run_dir: Path, image_size: int, seed: int = 0) -> None:
     """A run folder with a random-init checkpoint, as `ganprov train` would leave it."""
-    from features.backbone import build_model
-    from features.checkpoint import save
-    from features.run_folder import RunFolder
+    from ganprov.features.backbone import build_model
+    from ganprov.features.checkpoint import save
+    from ganprov.core.run_folder import RunFolder
 
     model, origin = build_model(len(SUBSETS), "none", seed)
     settings = TrainSettings(data="", weights="none", image_size=image_size, seed=seed)
@@ -141,7 +141,7 @@ def backbone_only(model, batches: list, device, warmup: int = 2) -> dict:
     that must also read the images."""
     import torch
 
-    from features.backbone import for_inference
+    from ganprov.features.backbone import for_inference
 
     model = for_inference(model).to(device)
 
@@ -168,7 +168,7 @@ def embed_end_to_end(data: Path, run_dir: Path, n: int, device: str, batch_size:
     line are swallowed. The rate is embed's own (the one it prints): its loop, from starting the DataLoader
     (forking the workers included) to the file renamed into place; loading and hashing the checkpoint and
     listing the files come once per run, whatever the number of images, so they are reported beside it."""
-    from features.embed import embed
+    from ganprov.features.embed import embed
 
     started = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
@@ -185,7 +185,7 @@ def embed_processes(data: Path, run_dir: Path, n: int, device: str, processes: i
     the CPU, no decoding workers (see decoding_workers in pipeline/cli.py). The rate is the one embed
     prints: rank 0's, from the processes' start of work to the combined file."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
-               "-m", "pipeline", "--", "embed", "--data", str(data), "--run", str(run_dir), "--device", device,
+               "-m", "ganprov.pipeline", "--", "embed", "--data", str(data), "--run", str(run_dir), "--device", device,
                "--force"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
@@ -202,8 +202,8 @@ def cuda_count() -> int:
 
 
 def baseline_stages(spec: dict, environment: dict) -> dict:
-    """Stages 1 and 3 in a fresh interpreter with `environment` (`python -m pipeline.bench baseline`)."""
-    done = subprocess.run([sys.executable, "-m", "pipeline.bench", "baseline"], input=json.dumps(spec),
+    """Stages 1 and 3 in a fresh interpreter with `environment` (`python -m ganprov.pipeline.bench baseline`)."""
+    done = subprocess.run([sys.executable, "-m", "ganprov.pipeline.bench", "baseline"], input=json.dumps(spec),
                           capture_output=True, text=True, env=environment)
     if done.returncode != 0:
         raise RuntimeError(f"the baseline stages failed:\n{done.stderr[-3000:]}")
@@ -213,9 +213,9 @@ def baseline_stages(spec: dict, environment: dict) -> dict:
 def serve_baseline_job() -> None:
     import torch
 
-    from features.checkpoint import load_model
-    from features.images import load_image
-    from features.train import pick_device
+    from ganprov.features.checkpoint import load_model
+    from ganprov.features.images import load_image
+    from ganprov.features.train import pick_device
 
     spec = json.loads(sys.stdin.read())
     model, _ = load_model(Path(spec["run"]) / "checkpoint.pt")
@@ -236,7 +236,7 @@ class PaperImages:
     def __init__(self, root: Path, paths: list[str], image_size: int):
         from torchvision import transforms
 
-        from features.backbone import IMAGENET_MEAN, IMAGENET_STD
+        from ganprov.features.backbone import IMAGENET_MEAN, IMAGENET_STD
 
         self.root, self.paths = root, paths
         self.transform = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.ToTensor(),
@@ -272,7 +272,7 @@ def synthetic_rows(n: int, seed: int, dim: int = 512) -> tuple[np.ndarray, np.nd
     """n rows as embed writes them: dim-d embeddings (non-negative, like pooled ReLU features) and noise
     residuals (float16, a fixed pattern per subset's generator under unit noise), each in one overlapping
     cluster per subset, and the subset labels. The cluster centres are the same for every seed, the rows are not."""
-    from features.residual import RESIDUAL_DIM
+    from ganprov.features.residual import RESIDUAL_DIM
 
     centres = np.random.default_rng(2025)
     embedding_centres = centres.normal(0, 1, (len(SUBSETS), dim))
@@ -287,8 +287,8 @@ def synthetic_rows(n: int, seed: int, dim: int = 512) -> tuple[np.ndarray, np.nd
 def heads_speed(n: int, predict_n: int | None = None, seed: int = 0) -> dict:
     """Each registered head, with its default parameters: fit on n labelled rows, predict on predict_n
     others (n by default). Heads that use residuals get them beside the embeddings, as `ganprov fit` does."""
-    from models import HEADS, make_head
-    from models.embeddings import inputs_for
+    from ganprov.models import HEADS, make_head
+    from ganprov.models.embeddings import inputs_for
 
     predict_n = n if predict_n is None else predict_n
     X, residuals, y = synthetic_rows(n, seed)
@@ -328,10 +328,10 @@ def maxrss_mib(who) -> float:
 def memory_child(spec: dict) -> dict:
     """In a fresh process: embed spec['n'] images (the same files listed over and over) as `ganprov embed`
     does, and report peak resident memory: this process's, and its largest decoding worker's."""
-    from features.checkpoint import load_model
-    from features.embed import Work, file_stamps, provenance, write_embeddings
-    from features.run_folder import RunFolder
-    from features.train import pick_device
+    from ganprov.features.checkpoint import load_model
+    from ganprov.features.embed import Work, file_stamps, provenance, write_embeddings
+    from ganprov.core.run_folder import RunFolder
+    from ganprov.features.train import pick_device
 
     run = RunFolder(spec["run"])
     model, meta = load_model(run.checkpoint)
@@ -382,7 +382,7 @@ class MemoryProcess:
     each starts from a process holding the imports and nothing else, as `ganprov embed` does."""
 
     def __init__(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "pipeline.bench"], stdin=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, "-m", "ganprov.pipeline.bench"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def wait_ready(self) -> None:
@@ -414,11 +414,11 @@ class MemoryProcess:
 
 
 def serve_memory_job() -> None:
-    """`python -m pipeline.bench`: import, say ready, read the job from stdin, print the results as JSON."""
+    """`python -m ganprov.pipeline.bench`: import, say ready, read the job from stdin, print the results as JSON."""
     # Imported, not run: GNU OpenMP does not survive a fork once it has started its threads, so no torch
     # computation may happen in this process before the children are forked.
-    import features.checkpoint  # noqa: F401
-    import features.embed  # noqa: F401
+    import ganprov.features.checkpoint  # noqa: F401
+    import ganprov.features.embed  # noqa: F401
 
     print("ready", flush=True)
     spec = json.loads(sys.stdin.read())
@@ -556,7 +556,7 @@ def bench(image_size: int = 64, n: int | None = None, device: str = "auto", head
 
 def run_stages(memory_process, load, image_size, n, device, heads_n, out, workers, source_size, heads_predict_n,
                memory_n, memory_image_size, memory_source_size, seed, quiet, processes, baseline_environment) -> dict:
-    from features.train import pick_device
+    from ganprov.features.train import pick_device
 
     torch_device = pick_device(device)
     say = (lambda *args: None) if quiet else (lambda text: print(text, flush=True))

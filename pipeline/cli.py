@@ -11,8 +11,8 @@ from pathlib import Path
 USER_ENVIRONMENT = dict(os.environ)  # as ganprov was started: `bench` runs its baselines in it
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from features.errors import GanprovError  # noqa: E402
-from features.settings import (TRAIN_ON, TrainSettings, device_name, fraction, non_negative_int,  # noqa: E402
+from ganprov.core.errors import GanprovError  # noqa: E402
+from ganprov.core.settings import (TRAIN_ON, TrainSettings, device_name, fraction, non_negative_int,  # noqa: E402
                                pixel_size, positive_float, positive_int, seed_int, whole_number)
 
 DEFAULTS = TrainSettings(data="")
@@ -68,12 +68,12 @@ def train_settings(args) -> TrainSettings:
 
 
 def cmd_train(args) -> None:
-    from features.train import train
+    from ganprov.features.train import train
     train(train_settings(args), args.run, resume=args.resume, force=args.force)
 
 
 def cmd_embed(args) -> None:
-    from features.embed import embed
+    from ganprov.features.embed import embed
     embed(args.data, args.run, batch_size=args.batch_size, workers=decoding_workers(args), device=args.device,
           strict=args.strict, force=args.force)
 
@@ -95,7 +95,7 @@ def add_group_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_fit(args) -> None:
-    from models import HEADS
+    from ganprov.models import HEADS
 
     from .heads import fit_head
     for name in (list(HEADS) if args.head == "all" else [args.head]):
@@ -105,7 +105,7 @@ def cmd_fit(args) -> None:
 def cmd_predict(args) -> None:
     from .heads import fitted_heads
     from .predict import predict
-    from features.run_folder import RunFolder
+    from ganprov.core.run_folder import RunFolder
     for name in (fitted_heads(RunFolder(args.run)) if args.head == "all" else [args.head]):
         predict(args.run, name, abstain=args.abstain)
 
@@ -117,8 +117,8 @@ def cmd_evaluate(args) -> None:
 
 def cmd_report(args) -> None:
     from .report import write_report
-    from features.run_folder import RunFolder
-    from models.embeddings import EmbeddingsFile
+    from ganprov.core.run_folder import RunFolder
+    from ganprov.models.embeddings import EmbeddingsFile
 
     from .run_all import default_head
     write_report(args.run, args.head or default_head(EmbeddingsFile(RunFolder(args.run).embeddings)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.settings import TrainSettings
+from ganprov.core.settings import TrainSettings
 
 from .demo_data import write_demo_data
 from .run_all import run_all

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from features.errors import GanprovError
+from ganprov.core.errors import GanprovError
 
 NAMINGS = ("gen_t", "t")
 OVERLAP = 1.25  # each subset's position range is this much wider than its share, so neighbours overlap

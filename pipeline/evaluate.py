@@ -6,9 +6,9 @@ import json
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from features.atomic import write_text
-from features.run_folder import RunFolder
-from models.embeddings import EmbeddingsFile
+from ganprov.core.atomic import write_text
+from ganprov.core.run_folder import RunFolder
+from ganprov.models.embeddings import EmbeddingsFile
 
 from . import plots
 from .heads import fitted_heads, load_run_head

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from features.run_folder import RunFolder
-from models import HEADS, HeadError, make_head
-from models.embeddings import FIT_ON, EmbeddingsFile
-from models.persistence import load_head, save_head
+from ganprov.core.run_folder import RunFolder
+from ganprov.models import HEADS, HeadError, make_head
+from ganprov.core.schema import FIT_ON
+from ganprov.models.embeddings import EmbeddingsFile
+from ganprov.models.persistence import load_head, save_head
 
 
 def head_path(run: RunFolder, name: str) -> Path:

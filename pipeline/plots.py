@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
-from features.atomic import atomic_path  # noqa: E402
+from ganprov.core.atomic import atomic_path  # noqa: E402
 
 
 def save(figure, path: Path) -> Path:

@@ -8,12 +8,12 @@ from pathlib import Path, PurePosixPath
 import h5py
 import numpy as np
 
-from features.atomic import write_csv, write_text
-from features.layout import FOLDERS
-from features.run_folder import RunFolder
-from models import HeadError
-from models.embeddings import EmbeddingsFile
-from models.novelty import NoveltyGate
+from ganprov.core.atomic import write_csv, write_text
+from ganprov.core.layout import FOLDERS
+from ganprov.core.run_folder import RunFolder
+from ganprov.models import HeadError
+from ganprov.models.embeddings import EmbeddingsFile
+from ganprov.models.novelty import NoveltyGate
 
 from .heads import load_run_head
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from features.atomic import write_text
-from features.run_folder import RunFolder
-from models import HeadError
-from models.embeddings import EmbeddingsFile
+from ganprov.core.atomic import write_text
+from ganprov.core.run_folder import RunFolder
+from ganprov.models import HeadError
+from ganprov.models.embeddings import EmbeddingsFile
 
 from . import plots
 from .evaluate import COLUMNS, figure

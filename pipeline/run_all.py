@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import shutil
 
-from features.atomic import atomic_path
-from features.run_folder import RunFolder
-from features.settings import TrainSettings
-from models import HEADS, HeadError
-from models.embeddings import EmbeddingsFile
-from models.persistence import read_sidecar
+from ganprov.core.atomic import atomic_path
+from ganprov.core.run_folder import RunFolder
+from ganprov.core.settings import TrainSettings
+from ganprov.models import HEADS, HeadError
+from ganprov.models.embeddings import EmbeddingsFile
+from ganprov.models.persistence import read_sidecar
 
 from .evaluate import evaluate
 from .heads import fit_head, head_path
@@ -39,9 +39,9 @@ def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile, params: dic
 
 def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False,
             head_params: dict | None = None) -> dict:
-    from features.distributed import world
-    from features.embed import StaleEmbeddings, embed
-    from features.train import train
+    from ganprov.features.distributed import world
+    from ganprov.features.embed import StaleEmbeddings, embed
+    from ganprov.features.train import train
 
     run = RunFolder(run_dir)
     train(settings, run.path, resume=True, force=force)

@@ -11,20 +11,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from features.atomic import CsvWriter, atomic_path, output_file
-from features.errors import GanprovError
-from features.layout import list_images
-from features.run_folder import RunFolder
+from ganprov.core.atomic import CsvWriter, atomic_path, output_file
+from ganprov.core.errors import GanprovError
+from ganprov.core.layout import list_images
+from ganprov.core.run_folder import RunFolder
 
 BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
 
 
 def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None, embeddings_out: str | None = None,
           batch_size: int = 64, workers: int = 2, device: str = "auto", strict: bool = False) -> Path:
-    from features.checkpoint import load_model
-    from features.embed import StaleEmbeddings, Work, existing_matches, file_stamps, provenance, write_embeddings
-    from features.train import pick_device
-    from models.embeddings import EmbeddingsFile, inputs_for
+    from ganprov.features.checkpoint import load_model
+    from ganprov.features.embed import StaleEmbeddings, Work, existing_matches, file_stamps, provenance, write_embeddings
+    from ganprov.features.train import pick_device
+    from ganprov.models.embeddings import EmbeddingsFile, inputs_for
 
     from .heads import load_run_head
 

@@ -5,7 +5,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from features.errors import GanprovError
+from ganprov.core.errors import GanprovError
 
 
 class TruthError(GanprovError):

@@ -17,7 +17,7 @@ def data(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """One 1-epoch run on tiny data, shared by the tests that only read it."""
-    from features.train import TrainSettings, train
+    from ganprov.features.train import TrainSettings, train
 
     root = make_data(tmp_path_factory.mktemp("shared") / "data")
     run = root.parent / "run"
@@ -29,8 +29,8 @@ def trained_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted_run(trained_run, tmp_path_factory):
     """The shared trained run, copied, embedded, every head fitted and predicting."""
-    from features.run_folder import RunFolder
-    from pipeline.cli import main
+    from ganprov.core.run_folder import RunFolder
+    from ganprov.pipeline.cli import main
 
     data, trained = trained_run
     run = tmp_path_factory.mktemp("stage2") / "run"
@@ -44,7 +44,7 @@ def fitted_run(trained_run, tmp_path_factory):
 @pytest.fixture
 def run_copy(fitted_run, tmp_path):
     """A private copy for a test that writes to or damages the run folder."""
-    from features.run_folder import RunFolder
+    from ganprov.core.run_folder import RunFolder
 
     data, run = fitted_run
     shutil.copytree(run.path, tmp_path / "run")

@@ -5,11 +5,11 @@ import sys
 
 import torch
 
-from features import distributed
-from features.backbone import build_model
-from features.layout import discover
-from features.settings import TrainSettings
-from features.train import parallel, train_loader, train_one_epoch, training_rows
+from ganprov.features import distributed
+from ganprov.features.backbone import build_model
+from ganprov.core.layout import discover
+from ganprov.core.settings import TrainSettings
+from ganprov.features.train import parallel, train_loader, train_one_epoch, training_rows
 
 data, out = sys.argv[1:3]
 settings = TrainSettings(data=data, weights="none", epochs=1, batch_size=64, image_size=32, workers=0)

@@ -4,8 +4,8 @@ import shutil
 
 import numpy as np
 
-from pipeline.cli import main
-from pipeline.demo_data import write_demo_data
+from ganprov.pipeline.cli import main
+from ganprov.pipeline.demo_data import write_demo_data
 
 
 def test_a_held_out_generator_is_abstained_on(tmp_path):

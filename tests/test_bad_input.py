@@ -35,10 +35,10 @@ import pytest
 import torch
 from PIL import Image
 
-from features.embed import EmbeddingError, embed
-from features.images import BadImage, load_image
-from features.layout import LayoutError, discover
-from pipeline import cli
+from ganprov.features.embed import EmbeddingError, embed
+from ganprov.features.images import BadImage, load_image
+from ganprov.core.layout import LayoutError, discover
+from ganprov.pipeline import cli
 from tiny_data import make_data
 
 SIZE = 32  # the trained_run fixture's image size

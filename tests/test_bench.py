@@ -1,9 +1,9 @@
 """`ganprov bench` on a tiny input: every stage runs and reports; speed is never asserted."""
 import json
 
-from models import HEADS
-from pipeline.bench import TARGETS, bench
-from pipeline.cli import build_parser
+from ganprov.models import HEADS
+from ganprov.pipeline.bench import TARGETS, bench
+from ganprov.pipeline.cli import build_parser
 
 
 def test_bench_reports_every_stage(tmp_path, capsys):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features import disk
-from features import embed as embed_module
-from features.embed import EmbeddingError, StaleEmbeddings, embed
-from features.run_folder import RunFolder
-from pipeline.cli import main
+from ganprov.core import disk
+from ganprov.features import embed as embed_module
+from ganprov.features.embed import EmbeddingError, StaleEmbeddings, embed
+from ganprov.core.run_folder import RunFolder
+from ganprov.pipeline.cli import main
 from tiny_data import make_data
 
 
@@ -120,7 +120,7 @@ def test_a_disk_that_fills_mid_write_stops_in_one_line_and_the_rerun_resumes(run
 
 def test_a_full_disk_under_any_atomic_write_is_one_sentence(tmp_path, monkeypatch):
     """torch.save on a full disk says "unexpected pos"; HDF5 and open() say errno 28: all become OutOfSpace."""
-    from features.atomic import atomic_path
+    from ganprov.core.atomic import atomic_path
 
     monkeypatch.setattr(disk, "free_bytes", lambda folder: 0)
     with pytest.raises(disk.OutOfSpace, match="no space left on device while writing checkpoint.pt"):

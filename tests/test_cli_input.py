@@ -1,7 +1,7 @@
 """Bad options and damaged run folders end in one line and exit code 2, never a traceback.
 
 Numbers, fractions and devices are checked by argparse (usage, then one `error:` line, exit 2) with the checks
-of features/settings.py, which TrainSettings runs too; everything found later is a GanprovError, one line.
+of core/settings.py, which TrainSettings runs too; everything found later is a GanprovError, one line.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from features.checkpoint import load_raw
-from features.run_folder import RunFolder
-from features.settings import SettingsError, TrainSettings
-from models.embeddings import EmbeddingsFile
-from pipeline.cli import main
-from pipeline.run_all import head_is_current
+from ganprov.features.checkpoint import load_raw
+from ganprov.core.run_folder import RunFolder
+from ganprov.core.settings import SettingsError, TrainSettings
+from ganprov.models.embeddings import EmbeddingsFile
+from ganprov.pipeline.cli import main
+from ganprov.pipeline.run_all import head_is_current
 from tiny_data import make_data
 
 TINY = ["--weights", "none", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--workers", "0"]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.layout import discover
-from pipeline.demo_data import write_demo_data
+from ganprov.core.layout import discover
+from ganprov.pipeline.demo_data import write_demo_data
 
 TINY = dict(subsets=3, real_per_subset=4, generated_per_subset=3, unknown_per_subset=2, size=32)
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from features import distributed
-from features.backbone import build_model
-from features.embed import DATASETS, Work, layout_works, provenance, shard_path, write_embeddings
-from features.checkpoint import load_model
-from features.run_folder import RunFolder
+from ganprov.features import distributed
+from ganprov.features.backbone import build_model
+from ganprov.features.embed import DATASETS, Work, layout_works, provenance, shard_path, write_embeddings
+from ganprov.features.checkpoint import load_model
+from ganprov.core.run_folder import RunFolder
 from tiny_data import make_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,10 +29,10 @@ def launch(*args: str, processes: int = 1, script: str | None = None, succeed: b
     told not to. One thread each: the results must not depend on it, and two processes share this
     machine's cores."""
     if processes == 1:
-        command = [sys.executable] + ([str(REPO / "tests" / script)] if script else ["-m", "pipeline"])
+        command = [sys.executable] + ([str(REPO / "tests" / script)] if script else ["-m", "ganprov.pipeline"])
     else:  # "--": torchrun would take --run for an abbreviation of its own --run-path
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
-        command += [str(REPO / "tests" / script)] if script else ["-m", "pipeline", "--"]
+        command += [str(REPO / "tests" / script)] if script else ["-m", "ganprov.pipeline", "--"]
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(command + list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 or not succeed, result.stdout[-3000:] + result.stderr[-3000:]
@@ -168,7 +168,7 @@ def test_torchrun_embed_equals_one_process_and_resumes_per_shard(trained_run, tm
 
 
 def test_no_decoding_workers_by_default_under_torchrun_on_cpus(monkeypatch):
-    from pipeline.cli import DEFAULTS, build_parser, decoding_workers
+    from ganprov.pipeline.cli import DEFAULTS, build_parser, decoding_workers
 
     parse = build_parser().parse_args
     monkeypatch.delenv("WORLD_SIZE", raising=False)

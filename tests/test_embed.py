@@ -2,11 +2,11 @@ import h5py
 import numpy as np
 import pytest
 
-from features import embed as embed_module
-from features.digest import sha256_of
-from features.embed import EmbeddingError, embed
-from features.layout import discover
-from features.run_folder import RunFolder
+from ganprov.features import embed as embed_module
+from ganprov.core.digest import sha256_of
+from ganprov.features.embed import EmbeddingError, embed
+from ganprov.core.layout import discover
+from ganprov.core.run_folder import RunFolder
 
 
 def read(path):
@@ -40,8 +40,8 @@ def test_schema_rows_order_labels_and_provenance(trained_run):
 def test_embeddings_match_the_model_features(trained_run):
     import torch
 
-    from features.checkpoint import load_model
-    from features.images import load_image
+    from ganprov.features.checkpoint import load_model
+    from ganprov.features.images import load_image
     data, run = trained_run
     embed(data, run, batch_size=4, workers=0)
     groups, _ = read(RunFolder(run).embeddings)

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from features import atomic
-from features.atomic import atomic_path, write_csv, write_text
-from features.run_folder import RunFolder
+from ganprov.core import atomic
+from ganprov.core.atomic import atomic_path, write_csv, write_text
+from ganprov.core.run_folder import RunFolder
 
 
 def read_rows(path) -> list[list[str]]:

@@ -4,11 +4,11 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
-from features.residual import RESIDUAL_DIM, central_crop, noise_residual
-from models import make_head
-from models.fingerprint import FingerprintHead
-from models.generators import fixed_groups, generator_groups
-from models.group_evidence import UNDETERMINED, judge_groups
+from ganprov.features.residual import RESIDUAL_DIM, central_crop, noise_residual
+from ganprov.models import make_head
+from ganprov.models.fingerprint import FingerprintHead
+from ganprov.models.generators import fixed_groups, generator_groups
+from ganprov.models.group_evidence import UNDETERMINED, judge_groups
 
 
 def generator_outputs(counts, size=32, seed=0, amplitude=6.0):

@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models import HEADS, ClusterHead, CosineHead, HeadError, KNNHead, LogRegHead, make_head
+from ganprov.models import HEADS, ClusterHead, CosineHead, HeadError, KNNHead, LogRegHead, make_head
 
 DIM = 512
 HEAD_FACTORIES = [LogRegHead, lambda: LogRegHead(pca=8), CosineHead, lambda: KNNHead(k=5), ClusterHead]
@@ -110,7 +110,7 @@ def test_knn_matches_sklearn_cosine_brute_force():
     """The blocked float32 search gives the votes sklearn's exact cosine neighbours give, across several blocks."""
     from sklearn.neighbors import NearestNeighbors
 
-    from models.knn import CHUNK, EPS, FLOOR
+    from ganprov.models.knn import CHUNK, EPS, FLOOR
 
     rng = np.random.default_rng(0)
     X, X_test = (rng.normal(size=(n, 64)).astype(np.float32) for n in (3000, 2 * CHUNK + 7))
@@ -164,5 +164,5 @@ def test_make_head_rejects_unknown_names_and_params():
 
 
 def test_models_never_import_torch():
-    code = "import sys, models, models.persistence; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, ganprov.models, ganprov.models.persistence; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

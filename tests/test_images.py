@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.images import BadImage, ImageFiles, collate, load_image
+from ganprov.features.images import BadImage, ImageFiles, collate, load_image
 
 SIZE = 32
 

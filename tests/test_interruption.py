@@ -41,7 +41,7 @@ TRAIN_ARGS = [text for key, value in TRAIN.items() for text in (f"--{key.replace
 # Reads one JSON request per line (args, stdout, stderr), forks `python -m pipeline ARGS` for it, answers its pid.
 SERVER = """
 import json, os, runpy, signal, sys
-import features.embed, features.train, pipeline.cli  # what the commands import, once, before any fork
+import ganprov.features.embed, ganprov.features.train, ganprov.pipeline.cli  # what the commands import, once, before any fork
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the runs: a killed run's pid disappears
 for line in sys.stdin:
     request = json.loads(line)
@@ -53,7 +53,7 @@ for line in sys.stdin:
             os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
         sys.argv = ["pipeline", *request["args"]]
         try:
-            runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
+            runpy.run_module("ganprov.pipeline", run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else 1
@@ -127,8 +127,8 @@ def kill(pid: int) -> None:
 def runs_and_reference(tmp_path_factory):
     """The run server, and an uninterrupted seeded CPU training on tiny data (its checkpoint also serves the
     embed test), made while the server imports torch."""
-    from features.settings import TrainSettings
-    from features.train import train
+    from ganprov.core.settings import TrainSettings
+    from ganprov.features.train import train
 
     runs = Runs()
     root = tmp_path_factory.mktemp("interruption")
@@ -207,8 +207,8 @@ def check_partial(partial: Path, expected: dict) -> dict[str, int]:
 
 def test_embed_killed_three_times_resumes_to_the_uninterrupted_file(runs_and_reference, tmp_path, one_thread,
                                                                    capsys):
-    from features.embed import embed
-    from pipeline.cli import main
+    from ganprov.features.embed import embed
+    from ganprov.pipeline.cli import main
 
     runs, _, trained = runs_and_reference
     data = make_data(tmp_path / "data", per_subset=12, unknown=80)  # splits of 36, 36 and 80 files
@@ -270,8 +270,8 @@ def read_log(path: Path) -> list[list[str]]:
 
 def test_train_killed_after_epoch_one_resumes_to_the_uninterrupted_weights(runs_and_reference, tmp_path,
                                                                           one_thread, capsys):
-    from features.checkpoint import load_model, load_raw
-    from pipeline.cli import main
+    from ganprov.features.checkpoint import load_model, load_raw
+    from ganprov.pipeline.cli import main
 
     runs, data, reference = runs_and_reference
     run = tmp_path / "killed"
@@ -308,7 +308,7 @@ PROVENANCE = {"checkpoint_sha256": "0" * 64, "image_size": 32, "normalisation": 
 
 
 def partial_works():
-    from features.embed import Work
+    from ganprov.features.embed import Work
 
     paths = tuple(f"real/t1/{i:03d}.png" for i in range(12))
     return [Work("real", paths, (1,) * 12, np.zeros(12, bool), ("1:1",) * 12)]
@@ -316,7 +316,7 @@ def partial_works():
 
 def write_batch(partial: Path, start: int, failed: int | None = None) -> None:
     """Resume the partial file and write files start..start+3 the way write_embeddings does, then close it."""
-    from features.embed import RESIDUAL_DIM, append, open_partial
+    from ganprov.features.embed import RESIDUAL_DIM, append, open_partial
 
     works = partial_works()
     handle = open_partial(partial, works, PROVENANCE, batch_size=4)
@@ -390,8 +390,8 @@ def hold_lock(partial: Path, seconds: float | None = None) -> subprocess.Popen:
 @LOCKED
 def test_resume_refuses_a_locked_partial_file_instead_of_deleting_it(tmp_path, monkeypatch):
     # A rerun that took the lock error for damage deleted the file and all its batches.
-    from features import embed
-    from features.embed import EmbeddingError
+    from ganprov.features import embed
+    from ganprov.features.embed import EmbeddingError
 
     monkeypatch.setattr(embed, "LOCK_WAIT_SECONDS", 0.5)
     partial = tmp_path / "e.h5.partial"

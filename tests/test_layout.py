@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from features.layout import LayoutError, discover, refuse_run_inside, stratified_holdout
-from pipeline.cli import main
+from ganprov.core.layout import LayoutError, discover, refuse_run_inside, stratified_holdout
+from ganprov.pipeline.cli import main
 from tiny_data import make_data
 
 

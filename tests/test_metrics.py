@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from pipeline.metrics import attribution_metrics, specificity_per_class
+from ganprov.pipeline.metrics import attribution_metrics, specificity_per_class
 
 SUBSETS = [2, 5, 9]  # non-contiguous, as subset numbers can be
 TRUTH = [2, 2, 2, 5, 5, 9, 9, 9, 9]
@@ -80,7 +80,7 @@ def test_specificity_of_an_empty_class_is_zero_not_nan():
 
 
 def test_calibration_error_of_attributed_images_only():
-    from pipeline.metrics import calibration
+    from ganprov.pipeline.metrics import calibration
     truth = [1, 1, 2, 2, 3, 3]
     predicted = [1, 2, 2, 0, 3, 3]  # one wrong, one undetermined (left out)
     confidence = [0.95, 0.95, 0.55, 0.99, 0.95, 0.95]

@@ -6,9 +6,9 @@ import joblib
 import numpy as np
 import pytest
 
-from models import HeadError, LogRegHead, persistence
-from features.digest import sha256_of
-from models.persistence import load_head, save_head
+from ganprov.models import HeadError, LogRegHead, persistence
+from ganprov.core.digest import sha256_of
+from ganprov.models.persistence import load_head, save_head
 
 PROVENANCE = {"checkpoint_sha256": "ab" * 32, "image_size": 224, "normalisation": '{"mean": [0.485]}'}
 

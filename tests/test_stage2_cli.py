@@ -9,12 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-from features.atomic import formula_safe
-from features.run_folder import RunFolder
-from models import HEADS, make_head
-from models.embeddings import EmbeddingsFile
-from models.persistence import save_head
-from pipeline.cli import main
+from ganprov.core.atomic import formula_safe
+from ganprov.core.run_folder import RunFolder
+from ganprov.models import HEADS, make_head
+from ganprov.models.embeddings import EmbeddingsFile
+from ganprov.models.persistence import save_head
+from ganprov.pipeline.cli import main
 from tiny_data import make_data
 
 SUBSETS = [1, 2, 3]

@@ -4,10 +4,10 @@ from urllib.error import URLError
 import pytest
 import torch
 
-from features import backbone
-from features.checkpoint import load_model, load_raw
-from features.run_folder import RunFolder
-from features.train import TrainingError, TrainSettings, train
+from ganprov.features import backbone
+from ganprov.features.checkpoint import load_model, load_raw
+from ganprov.core.run_folder import RunFolder
+from ganprov.features.train import TrainingError, TrainSettings, train
 from tiny_data import make_data
 
 
@@ -116,6 +116,6 @@ def test_weights_from_a_local_state_dict_file(tmp_path):
 def test_a_checkpoint_needing_more_than_tensors_is_refused(tmp_path):
     import collections
     torch.save({"model": collections.Counter(a=1), "meta": object()}, tmp_path / "evil.pt")
-    from features.checkpoint import CheckpointError
+    from ganprov.features.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="refusing"):
         load_raw(tmp_path / "evil.pt")

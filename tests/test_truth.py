@@ -1,8 +1,8 @@
 """Truth CSVs: header-less `filename,label`, checked against the unknown set with messages naming the bad rows."""
 import pytest
 
-from features.errors import GanprovError
-from pipeline.truth import TruthError, read_truth
+from ganprov.core.errors import GanprovError
+from ganprov.pipeline.truth import TruthError, read_truth
 
 NAMES = [f"{i:05d}.png" for i in range(8)]
 SUBSETS = [1, 2, 3]

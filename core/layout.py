@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import schema
 from .errors import GanprovError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
@@ -53,12 +54,12 @@ class Layout:
     @property
     def regime(self) -> str:
         """"challenge" when labelled generated images exist, "audit" when only real subsets do."""
-        return "challenge" if "generated" in self.splits else "audit"
+        return schema.regime(self.splits)
 
     @property
     def validation_split(self) -> str:
         """Where held-out images for validation come from: the generators' output when we have it."""
-        return "generated" if "generated" in self.splits else "real"
+        return schema.validation_group(self.splits)
 
     def heldout(self, split: str, seed: int) -> np.ndarray:
         """Rows of `split` that no training or fitting may see: a seeded, per-subset fifth of the
