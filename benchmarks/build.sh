@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild the extra benchmarks used to choose defaults (out of CI: each GAN takes minutes on a CPU).
 #   bash benchmarks/build.sh OUT          (OUT: a folder outside the project; needs nibabel and the shared tools)
-# Writes OUT/inia-slab (+ .truth.csv), second generators (twin-*) and other-architecture generators
-# (upsample-*) of one subset of each benchmark, then the recomposed scenarios (benchmarks/scenarios.sh).
+# Writes OUT/inia-slab and OUT/mni-slab8 (K = 8; each + .truth.csv), second generators (twin-*) and
+# other-architecture generators (upsample-*) of one subset of each benchmark. A killed build goes on from
+# the next subset. The scenarios are then run by benchmarks/scenarios.py.
 set -euo pipefail
 OUT=$(realpath "${1:?usage: build.sh OUT}")
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -15,9 +16,13 @@ if [ ! -d volumes ]; then  # MRI templates from Debian's mricron-data, unpacked 
   apt-get download mricron-data && dpkg -x mricron-data_*.deb volumes && rm mricron-data_*.deb
 fi
 VOL=volumes/usr/share/mricron/templates
-build() {  # NAME VOLUME SPLIT SEED [extra args]
+if [ ! -f volumes/mni152.nii.gz ]; then  # the MNI152 T1 template the nilearn wheel ships (another subject)
+  $PY -m pip download -q --no-deps nilearn -d volumes/wheel
+  unzip -p volumes/wheel/nilearn-*.whl 'nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz' > volumes/mni152.nii.gz
+fi
+build() {  # NAME VOLUME SPLIT SEED [extra args]: the shared tool's recipe, resumable subset by subset
   local name=$1 vol=$2 split=$3 seed=$4; shift 4
-  [ -f "$name.truth.csv" ] || $PY "$TOOLS/build_benchmark.py" --volume "$VOL/$vol" --out "$name" --split "$split" --seed "$seed" "$@"
+  [ -f "$name.truth.csv" ] || $PY "$HERE/build_resumable.py" --volume "$vol" --out "$name" --split "$split" --seed "$seed" "$@"
 }
 extra() {  # BENCH SUBSET: a second generator of the same recipe, and one of another architecture
   local bench=$1 k=$2 real
@@ -28,6 +33,8 @@ extra() {  # BENCH SUBSET: a second generator of the same recipe, and one of ano
 case "${2:-all}" in
   extras-shared) extra mri-slab 2; extra mri-random 2 ;;
   extras-inia) extra inia-slab 2 ;;
-  inia) build inia-slab inia19-t1-brain.nii.gz slab 1; extra inia-slab 2 ;;
-  all) extra mri-slab 2; extra mri-random 2; build inia-slab inia19-t1-brain.nii.gz slab 1; extra inia-slab 2 ;;
+  inia) build inia-slab "$VOL/inia19-t1-brain.nii.gz" slab 1; extra inia-slab 2 ;;
+  mni8) build mni-slab8 volumes/mni152.nii.gz slab 3 --subsets 8 ;;  # K = 8, another subject
+  all) extra mri-slab 2; extra mri-random 2; build inia-slab "$VOL/inia19-t1-brain.nii.gz" slab 1; extra inia-slab 2
+       build mni-slab8 volumes/mni152.nii.gz slab 3 --subsets 8 ;;
 esac

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""../shared/bench/tools/build_benchmark.py, resumable: each subset's generator is trained once and its samples
+kept (OUT/.samples/tK.npy), so a build killed after hours (K = 8 takes ~2 CPU-hours) goes on from the next
+subset. Same arguments, same seeds, same images and truth file as the tool.
+
+  python benchmarks/build_resumable.py --volume VOL.nii.gz --out DIR --split slab --subsets 8 --seed 3
+"""
+import argparse
+import csv
+import importlib.util
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+TOOLS = Path(os.environ.get("BENCH_TOOLS", Path(__file__).resolve().parents[2] / "shared" / "bench" / "tools"))
+spec = importlib.util.spec_from_file_location("build_benchmark", TOOLS / "build_benchmark.py")
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for name, default in (("volume", None), ("out", None), ("split", "slab"), ("subsets", 5), ("size", 64),
+                          ("iters", 1000), ("gen-labelled", 200), ("gen-unknown", 200), ("seed", 0)):
+        ap.add_argument(f"--{name}", required=default is None, default=default,
+                        type=type(default) if isinstance(default, int) else str)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    out, kept = Path(a.out), Path(a.out) / ".samples"
+    kept.mkdir(parents=True, exist_ok=True)
+    groups = tool.split(list(tool.slices(tool.load_volume(a.volume), a.size)), a.split, a.subsets, rng)
+    unknown = []
+    for k, group in enumerate(groups, 1):
+        samples = kept / f"t{k}.npy"
+        if not samples.exists():
+            real = out / "real" / f"t{k}"
+            real.mkdir(parents=True, exist_ok=True)
+            for axis, i, img in group:
+                img.save(real / f"t{k}_ax{axis}_{i:03d}.png")
+            x = torch.tensor(np.stack([np.asarray(img) for _, _, img in group]), dtype=torch.float32)
+            sample = tool.train_gan(x[:, None] / 127.5 - 1, a.iters, a.seed * 100 + k)
+            with torch.no_grad():
+                x = sample(a.gen_labelled + a.gen_unknown)
+            x = ((x[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+            gen = out / "generated" / f"gen_t{k}"
+            gen.mkdir(parents=True, exist_ok=True)
+            for j in range(a.gen_labelled):
+                Image.fromarray(x[j]).save(gen / f"gen_t{k}_{j:04d}.png")
+            np.save(kept / f"t{k}.partial.npy", x)
+            os.replace(kept / f"t{k}.partial.npy", samples)  # the subset counts as done only now
+            print(f"subset t{k}: {len(group)} real, generator trained, {len(x)} sampled", flush=True)
+        x = np.load(samples)
+        unknown += [(x[j], k) for j in range(a.gen_labelled, len(x))]
+    rng.shuffle(unknown)
+    folder = out / "generated_unknown"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / (out.name + ".truth.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        for n, (img, k) in enumerate(unknown):
+            name = f"{n:05d}.png"
+            Image.fromarray(img).save(folder / name)
+            w.writerow([name, k])
+
+
+if __name__ == "__main__":
+    main()
