@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema
+from . import schema, volumes
 from .errors import GanprovError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
@@ -121,13 +121,19 @@ def utf8_path(path: str) -> str:
     return path
 
 
-def list_images(folder: Path, root: Path) -> list[str]:
-    """Image files below `folder`, nested folders included, hidden files skipped, sorted."""
-    return sorted(image_files(folder, root))
+def list_images(folder: Path, root: Path, slice_axis: int = 2) -> list[str]:
+    """Images below `folder`, nested folders included, hidden files skipped, sorted: one per ordinary file,
+    one per frame or slice of a DICOM or NIfTI file (core/volumes.py)."""
+    return sorted(image_files(folder, root, slice_axis))
 
 
-def image_files(folder: Path, root: Path) -> dict[str, str]:
-    """Image files below `folder` (path relative to `root` → real path), symlinks followed by the rule above."""
+def is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES or volumes.is_dicom(name) or volumes.is_nifti(name)
+
+
+def image_files(folder: Path, root: Path, slice_axis: int = 2) -> dict[str, str]:
+    """Images below `folder` (path relative to `root` → real path, `#N` after both for a frame or slice),
+    symlinks followed by the rule above."""
     real_root = os.path.realpath(root)
     found, walked, skipped = {}, set(), []
 
@@ -150,16 +156,19 @@ def image_files(folder: Path, root: Path) -> dict[str, str]:
         walked.add(real_dir)
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and real_path(Path(dirpath, d), real_dir)]
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+            if not name.startswith(".") and is_image_name(name):
                 if real := real_path(Path(dirpath, name), real_dir):
-                    found[utf8_path(Path(dirpath, name).relative_to(root).as_posix())] = real
+                    relative = utf8_path(Path(dirpath, name).relative_to(root).as_posix())
+                    for item in volumes.items(Path(real), relative, slice_axis):
+                        found[item] = real + item[len(relative):]
     if skipped:
         warn(f"skipped {len(skipped)} symlink(s) under {folder}: {skipped[0]}"
              + (f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""))
     return found
 
 
-def labelled_split(name: str, root: Path, owners: dict[str, tuple[str, int]]) -> tuple[Split, list[int]]:
+def labelled_split(name: str, root: Path, owners: dict[str, tuple[str, int]], slice_axis: int = 2
+                   ) -> tuple[Split, list[int]]:
     """The images of real/ or generated/, labelled by subset, and the subset numbers found. `owners` maps each
     real file seen so far to its first path and label: one file may not carry two labels."""
     folder = root / FOLDERS[name]
@@ -173,7 +182,7 @@ def labelled_split(name: str, root: Path, owners: dict[str, tuple[str, int]]) ->
         raise LayoutError(f"{folder} holds no subset folders (expected {folder}/t1, {folder}/t2, ...)")
     paths, labels = [], []
     for number, sub in sorted(by_number.items()):
-        files = image_files(sub, root)
+        files = image_files(sub, root, slice_axis)
         for path, real in files.items():
             first, label = owners.setdefault(real, (path, number))
             if label != number:
@@ -195,16 +204,17 @@ def refuse_run_inside(root: str | os.PathLike, run: str | os.PathLike) -> None:
                               "images from: choose a run folder outside it")
 
 
-def discover(root: str | os.PathLike) -> Layout:
-    """Read the layout under `root`; raise LayoutError with one clear sentence when it does not fit."""
+def discover(root: str | os.PathLike, slice_axis: int = 2) -> Layout:
+    """Read the layout under `root` (NIfTI volumes sliced along `slice_axis`); raise LayoutError with one
+    clear sentence when it does not fit."""
     root = Path(root)
     try:
-        return read_layout(root)
+        return read_layout(root, slice_axis)
     except OSError as error:  # a folder inside that cannot be listed (permissions, I/O errors)
         raise LayoutError(f"cannot read {error.filename or root}: {error.strerror or error}") from None
 
 
-def read_layout(root: Path) -> Layout:
+def read_layout(root: Path, slice_axis: int = 2) -> Layout:
     if not root.is_dir():
         raise LayoutError(f"data folder {root} does not exist or is not a folder")
     if not os.access(root, os.R_OK | os.X_OK):
@@ -214,7 +224,7 @@ def read_layout(root: Path) -> Layout:
     if "real" not in present:
         raise LayoutError(f"{root} has no real/ folder: expected {root}/real/t1, {root}/real/t2, ...")
     owners: dict[str, tuple[str, int]] = {}
-    real, numbers = labelled_split("real", root, owners)
+    real, numbers = labelled_split("real", root, owners, slice_axis)
     empty = sorted(set(numbers) - set(real.labels))
     if empty:
         raise LayoutError(f"{root}/real has no images for subset(s) {empty}: every candidate subset needs some")
@@ -222,14 +232,14 @@ def read_layout(root: Path) -> Layout:
         raise LayoutError(f"{root}/real needs at least two subset folders, found {len(numbers)}")
     splits, subsets = {"real": real}, tuple(numbers)
     if "generated" in present:
-        generated, _ = labelled_split("generated", root, owners)
+        generated, _ = labelled_split("generated", root, owners, slice_axis)
         extra = sorted(set(generated.labels) - set(subsets))
         if extra:
             raise LayoutError(f"{root}/generated names subsets {extra} that real/ does not have")
         if len(generated):
             splits["generated"] = generated
     if "unknown" in present:
-        paths = tuple(list_images(root / FOLDERS["unknown"], root))
+        paths = tuple(list_images(root / FOLDERS["unknown"], root, slice_axis))
         if paths:  # an empty generated_unknown/ is as if absent: nothing to attribute
             splits["unknown"] = Split("unknown", paths, (0,) * len(paths))
     return Layout(root, subsets, splits)

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, fields
 
+from . import volumes
 from .errors import GanprovError
 
 # auto: with labelled generated images, train on real and on real+generated and keep the better on held-out
@@ -75,10 +76,20 @@ def train_on_choice(value) -> str:
     return value
 
 
+def window_choice(value) -> str:
+    """file, a preset (core/volumes.py) or CENTER,WIDTH: how DICOM and NIfTI images become 8-bit."""
+    try:
+        volumes.parse_window(value)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise SettingsError(str(error) if isinstance(error, ValueError) else f"must be a string, not {value!r}") from None
+    return value
+
+
 positive_int = whole_number(1)
 non_negative_int = whole_number(0)
 pixel_size = whole_number(*IMAGE_SIZES)
 seed_int = whole_number(0, 2 ** 32 - 1)  # what numpy and scikit-learn accept as a seed
+axis = whole_number(0, 2)
 
 
 @dataclass
@@ -96,6 +107,12 @@ class TrainSettings:
     amp: bool = True
     augment: bool = False
     strict: bool = False
+    window: str = "file"  # DICOM and NIfTI only: core/volumes.py
+    slice_axis: int = 2  # NIfTI volumes are sliced along this axis
+
+    @property
+    def reading(self) -> volumes.Reading:
+        return volumes.Reading(self.window, self.slice_axis)
 
     def __post_init__(self):
         for name, check in CHECKS.items():
@@ -110,4 +127,5 @@ class TrainSettings:
 
 
 CHECKS = {"train_on": train_on_choice, "epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
-          "image_size": pixel_size, "seed": seed_int, "device": device_name, "workers": non_negative_int}
+          "image_size": pixel_size, "seed": seed_int, "device": device_name, "workers": non_negative_int,
+          "window": window_choice, "slice_axis": axis}

@@ -1,4 +1,4 @@
-"""Image decoding: any PNG/JPEG/TIFF/BMP becomes a 3×S×S uint8 tensor.
+"""Image decoding: any PNG/JPEG/TIFF/BMP, DICOM frame or NIfTI slice becomes a 3×S×S uint8 tensor.
 
 Normalisation (ImageNet mean/std) happens on the device inside the network (see backbone.py), so workers
 ship uint8 — a quarter of the bytes of float32 — and the same preprocessing serves training, embedding and
@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+from ganprov.core import volumes
+from ganprov.core.volumes import Reading
 
 from .residual import noise_residual
 
@@ -43,10 +46,14 @@ def check_regular_file(path: str | Path) -> None:
         raise BadImage(f"not a regular file (a FIFO, device, socket or folder): {path}")
 
 
-def decode(path: str | Path) -> Image.Image:
-    """Decode one file at its native resolution into an 8-bit image; BadImage says what went wrong."""
+def decode(path: str | Path, reading: Reading = Reading()) -> Image.Image:
+    """Decode one image at its native resolution into an 8-bit image; BadImage says what went wrong. DICOM
+    frames and NIfTI slices (`FILE#N`, core/volumes.py) are windowed as `reading` says."""
     try:
-        check_regular_file(path)
+        file, _ = volumes.split_item(path)
+        check_regular_file(file)
+        if volumes.is_dicom(file) or volumes.is_nifti(file):
+            return Image.fromarray(volumes.read(path, reading))
         with warnings.catch_warnings():
             # Over MAX_IMAGE_PIXELS is a warning in PIL; a decompression bomb must be refused, not decoded.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -68,25 +75,26 @@ def to_tensor(image: Image.Image, size: int) -> torch.Tensor:
     return pixels.expand(3, size, size) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
 
 
-def load_image(path: str | Path, size: int) -> torch.Tensor:
+def load_image(path: str | Path, size: int, reading: Reading = Reading()) -> torch.Tensor:
     """Decode, convert and resize one file to a 3×size×size uint8 tensor; BadImage says what went wrong."""
-    return to_tensor(decode(path), size)
+    return to_tensor(decode(path, reading), size)
 
 
 class ImageFiles(torch.utils.data.Dataset):
     """(image or None, label, row, reason) for each file; a bad file never raises inside a worker.
     With residuals=True the image is an (image, noise residual) pair."""
 
-    def __init__(self, root: str | Path, paths, labels, size: int, transform=None, residuals: bool = False):
+    def __init__(self, root: str | Path, paths, labels, size: int, transform=None, residuals: bool = False,
+                 reading: Reading = Reading()):
         self.root, self.paths, self.labels, self.size = Path(root), paths, labels, size
-        self.transform, self.residuals = transform, residuals
+        self.transform, self.residuals, self.reading = transform, residuals, reading
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, row: int):
         try:
-            decoded = decode(self.root / self.paths[row])
+            decoded = decode(self.root / self.paths[row], self.reading)
         except BadImage as error:
             return None, self.labels[row], row, str(error)
         image = to_tensor(decoded, self.size)

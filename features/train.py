@@ -74,8 +74,8 @@ def training_rows(layout: Layout, settings: TrainSettings) -> tuple[ImageFiles, 
     val_paths, val_labels = rows(layout.validation_split, True)
     size = settings.image_size
     transform = identity_preserving(size) if settings.augment else None
-    return (ImageFiles(layout.root, train_paths, train_labels, size, transform),
-            ImageFiles(layout.root, val_paths, val_labels, size))
+    return (ImageFiles(layout.root, train_paths, train_labels, size, transform, reading=settings.reading),
+            ImageFiles(layout.root, val_paths, val_labels, size, reading=settings.reading))
 
 
 def train_loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, world: distributed.World,
@@ -184,7 +184,7 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
     run = RunFolder(run_dir)
     settings.data = str(Path(settings.data).resolve())  # a resume from another working folder is the same run
     refuse_run_inside(settings.data, run.path)
-    layout = discover(settings.data)
+    layout = discover(settings.data, settings.slice_axis)
     if settings.train_on == "auto":
         if layout.regime == "audit":
             settings.train_on = "real"

@@ -12,8 +12,10 @@ USER_ENVIRONMENT = dict(os.environ)  # as ganprov was started: `bench` runs its 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ganprov.core.errors import GanprovError  # noqa: E402
-from ganprov.core.settings import (TRAIN_ON, TrainSettings, device_name, fraction, non_negative_int,  # noqa: E402
-                               pixel_size, positive_float, positive_int, seed_int, whole_number)
+from ganprov.core.settings import (TRAIN_ON, TrainSettings, axis, device_name, fraction,  # noqa: E402
+                                   non_negative_int, pixel_size, positive_float, positive_int, seed_int,
+                                   whole_number, window_choice)
+from ganprov.core.volumes import PRESETS  # noqa: E402
 
 DEFAULTS = TrainSettings(data="")
 
@@ -33,6 +35,12 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_int, default=DEFAULTS.seed)
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS.augment,
                         help="identity-preserving augmentation (crops, blur, contrast) while training")
+    parser.add_argument("--window", type=window_choice, default=DEFAULTS.window, metavar="WINDOW",
+                        help="DICOM and NIfTI: file (the DICOM's own VOI window, else the volume's 0.5-99.5 "
+                             f"percentiles), a preset ({', '.join(PRESETS)}) or CENTER,WIDTH in the file's "
+                             "units (HU for CT); match how the generated images were windowed")
+    parser.add_argument("--slice-axis", type=axis, default=DEFAULTS.slice_axis,
+                        help="NIfTI volumes: the axis they are sliced along, one image per slice (default 2)")
     add_runtime_options(parser)
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="no mixed precision on CUDA")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
@@ -64,7 +72,7 @@ def train_settings(args) -> TrainSettings:
     return TrainSettings(data=args.data, weights=args.weights, train_on=args.train_on, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, image_size=args.image_size, seed=args.seed,
                          device=args.device, workers=decoding_workers(args), amp=args.amp, strict=args.strict,
-                         augment=args.augment)
+                         augment=args.augment, window=args.window, slice_axis=args.slice_axis)
 
 
 def cmd_train(args) -> None:

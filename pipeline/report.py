@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ganprov.core import volumes
 from ganprov.core.atomic import write_text
 from ganprov.core.run_folder import RunFolder
+from ganprov.core.volumes import Reading
 from ganprov.models import HeadError
 from ganprov.models.embeddings import EmbeddingsFile
 
@@ -31,14 +33,20 @@ def img_tag(png: bytes, alt: str, style: str = "") -> str:
     return f'<img alt="{html.escape(alt)}" style="{style}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def thumbnail(path: Path, size: int = 96) -> bytes | None:
-    """A small PNG of an image file, or None when it cannot be read (moved, deleted, broken)."""
+def thumbnail(path: Path, size: int = 96, reading: Reading = Reading()) -> bytes | None:
+    """A small PNG of an image (a DICOM frame or NIfTI slice windowed as in training), or None when it cannot
+    be read (moved, deleted, broken)."""
     try:
-        with Image.open(path) as image:
-            image.thumbnail((size, size))
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, format="PNG")
-            return buffer.getvalue()
+        file, _ = volumes.split_item(path)
+        if volumes.is_dicom(file) or volumes.is_nifti(file):
+            image = Image.fromarray(volumes.read(path, reading))
+        else:
+            with Image.open(path) as opened:
+                image = opened.copy()
+        image.thumbnail((size, size))
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="PNG")
+        return buffer.getvalue()
     except (OSError, ValueError):
         return None
 
@@ -53,8 +61,8 @@ def nearest_real(file: EmbeddingsFile, queries: np.ndarray, n: int) -> tuple[lis
     return real.paths, nearest, np.take_along_axis(similarity, nearest, axis=1)
 
 
-def evidence_section(run: RunFolder, file: EmbeddingsFile, head: str, data_root: Path, samples: int = 12,
-                     neighbours: int = 5) -> str:
+def evidence_section(run: RunFolder, file: EmbeddingsFile, head: str, data_root: Path, reading: Reading,
+                     samples: int = 12, neighbours: int = 5) -> str:
     proba_csv = run.predictions / f"{head}.proba.csv"
     if "unknown" not in file.groups or not proba_csv.is_file():
         return "<p>No predictions for the unknown set yet.</p>"
@@ -69,10 +77,10 @@ def evidence_section(run: RunFolder, file: EmbeddingsFile, head: str, data_root:
         guess = predicted.get(unknown_filename(path), {})
         cells = []
         for j, s in zip(nearest[i], similarity[i]):
-            png = thumbnail(data_root / real_paths[j])
+            png = thumbnail(data_root / real_paths[j], reading=reading)
             label = f"{real_paths[j]} (cos {s:.3f})"
             cells.append(img_tag(png, label) if png else html.escape(label))
-        own = thumbnail(data_root / path)
+        own = thumbnail(data_root / path, reading=reading)
         rows.append(
             f"<tr><td>{img_tag(own, path) if own else ''}<br><span class=small>{html.escape(unknown_filename(path))}</span></td>"
             f"<td><b>subset {html.escape(guess.get('label', '?'))}</b><br><span class=small>confidence "
@@ -121,6 +129,8 @@ def write_report(run_dir, default_head: str) -> Path:
     config = run.read_config()
     # The images these embeddings were made from (embed --data), which need not be the training data.
     data_root = Path(file.provenance.get("data_root") or config.get("train", {}).get("data", "."))
+    train = config.get("train", {})
+    reading = Reading(train.get("window", "file"), int(train.get("slice_axis", 2)))  # as in training
     parts = [f"<h1>ganprov report: {html.escape(str(run.path))}</h1>",
              f"<p class=small>regime: <b>{html.escape(str(config.get('train', {}).get('regime', '?')))}</b>; "
              f"subsets {file.subsets}; default head <b>{html.escape(default_head)}</b>; embeddings "
@@ -156,7 +166,7 @@ def write_report(run_dir, default_head: str) -> Path:
     parts.append(groups_section(run, default_head))
     parts.append(f"<h2>Evidence</h2><p class=small>A sample of unknown images, the subset the <b>{html.escape(default_head)}"
                  "</b> head attributes each to, and the real images closest to it in embedding space.</p>"
-                 + evidence_section(run, file, default_head, data_root))
+                 + evidence_section(run, file, default_head, data_root, reading))
     page = f"<!doctype html><meta charset=utf-8><title>ganprov report</title><style>{STYLE}</style>{''.join(parts)}"
     write_text(run.report, page)
     print(f"report → {run.report}")
