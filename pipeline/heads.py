@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ganprov.core.run_folder import RunFolder
 from ganprov.models import HEADS, HeadError, make_head
@@ -48,7 +49,10 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
         # Heads that weigh their evidence by how it fares on held-out rows (fingerprint) get them to fit on.
         held_out = ({"X_val": validation.inputs_for(head), "y_val": validation.labels}
                     if "X_val" in inspect.signature(head.fit).parameters else {})
-        head.fit(rows.inputs_for(head), rows.labels, **held_out)
+        try:
+            head.fit(rows.inputs_for(head), rows.labels, **held_out)
+        except InvalidParameterError as error:  # e.g. k=0 from Python: the CLI's options never get this far
+            raise HeadError(str(error)) from None
         predicted = head.predict(validation.inputs_for(head)) if len(validation.labels) else []
         accuracy = float(np.mean(predicted == validation.labels)) if len(validation.labels) else float("nan")
         results[choice] = (accuracy, head, len(rows.labels))
