@@ -1,4 +1,9 @@
-"""Fitting heads on a run's embeddings and loading them back, with provenance pinned in the sidecar."""
+"""Fitting heads on a run's embeddings and loading them back, with provenance pinned in the sidecar.
+
+Beside the heads, RUN/heads/novelty/FIT_ON.joblib holds the novelty gate that `predict --abstain` uses for
+heads fit on those rows. It depends on the embeddings and the rows alone, not on the head, so heads fit on the
+same rows share it, and it is fitted with the first of them (again when the embeddings file changes).
+"""
 from __future__ import annotations
 
 import inspect
@@ -8,15 +13,22 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
 
+from ganprov.core.digest import sha256_of
 from ganprov.core.run_folder import RunFolder
 from ganprov.models import HEADS, HeadError, make_head
 from ganprov.core.schema import FIT_ON
 from ganprov.models.embeddings import EmbeddingsFile
-from ganprov.models.persistence import load_head, save_head
+from ganprov.models.novelty import NoveltyGate
+from ganprov.models.persistence import load_head, read_sidecar, save_head, sidecar_path
 
 
 def head_path(run: RunFolder, name: str) -> Path:
     return run.heads / f"{name}.joblib"
+
+
+def gate_path(run: RunFolder, fit_on: str) -> Path:
+    """In a folder of its own: `fitted_heads` lists every .joblib file in RUN/heads."""
+    return run.heads / "novelty" / f"{fit_on}.joblib"
 
 
 def fitted_heads(run: RunFolder) -> list[str]:
@@ -63,10 +75,42 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
             "n_train": n_train,
             "validation_accuracy": {c: r[0] for c, r in results.items()}, "validation_group": file.validation_group,
             "provenance": file.provenance, "seconds": round(time.perf_counter() - started, 3)}
+    if len(validation.labels):  # the gate is calibrated on held-out rows
+        fit_gate(run, file, best)
     save_head(head, head_path(run, name), info)
     print(f"fitted {name} on {best} ({n_train} rows) in {info['seconds']:.2f} s; validation accuracy "
           + ", ".join(f"{c} {a:.4f}" for c, (a, _, _) in results.items()) + f" → {head_path(run, name)}")
     return info
+
+
+def embeddings_stamp(file: EmbeddingsFile) -> list[int]:
+    """Size and modification time: `embed` writing or replacing the file changes them."""
+    stat = file.path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def fit_gate(run: RunFolder, file: EmbeddingsFile, fit_on: str) -> None:
+    """Fit and save the novelty gate for heads fit on `fit_on`, unless one was fitted on this very file."""
+    path = gate_path(run, fit_on)
+    info = {"fit_on": fit_on, "provenance": file.provenance, "embeddings": embeddings_stamp(file)}
+    try:
+        sidecar = read_sidecar(sidecar_path(path))
+        if sidecar["info"] == info and sha256_of(path) == sidecar["sha256"]:
+            return
+    except (OSError, HeadError):  # none yet, or damaged: fit it again
+        pass
+    gate = NoveltyGate(use_residuals=fit_on != "real")  # real images carry no generator's print
+    gate.fit(file.training(fit_on).with_residuals(), X_val=file.validation().with_residuals())
+    save_head(gate, path, info)
+
+
+def load_gate(run: RunFolder, fit_on: str, file: EmbeddingsFile) -> NoveltyGate:
+    """The novelty gate for heads fit on `fit_on`, refused unless its sha256 and provenance check out."""
+    path = gate_path(run, fit_on)
+    if not path.is_file():
+        raise HeadError(f"no novelty gate for heads fit on {fit_on} in {path.parent} (heads fit before ganprov "
+                        f"saved one, or without held-out rows): fit the head again")
+    return load_head(path, file.provenance)[0]
 
 
 def load_run_head(run: RunFolder, name: str, file: EmbeddingsFile):

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from ganprov.models import HEADS, ClusterHead, CosineHead, HeadError, KNNHead, LogRegHead, make_head
+from ganprov.models.novelty import NoveltyGate
 
 DIM = 512
 HEAD_FACTORIES = [LogRegHead, lambda: LogRegHead(pca=8), CosineHead, lambda: KNNHead(k=5), ClusterHead]
@@ -106,7 +107,8 @@ def test_a_bad_parameter_raises_at_fit(name):
         head.fit(X, y)
 
 
-@pytest.mark.parametrize("estimator", [head() for head in HEADS.values()], ids=list(HEADS))
+@pytest.mark.parametrize("estimator", [head() for head in HEADS.values()] + [NoveltyGate()],
+                         ids=[*HEADS, "novelty"])
 def test_every_parameter_is_constrained(estimator):
     """scikit-learn's own check: a constraint for every parameter, and fit refuses values of another type."""
     check_param_validation(type(estimator).__name__, estimator)
