@@ -116,9 +116,11 @@ def test_report_is_one_self_contained_page(run_copy, tmp_path):
 
 def test_fit_with_an_unknown_head_name(fitted_run, capsys):
     _, run = fitted_run
-    assert main(["fit", "--run", str(run.path), "--head", "bogus"]) == 2
-    error = one_line_error(capsys)
-    assert "bogus" in error and all(name in error for name in HEADS)
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--run", str(run.path), "--head", "bogus"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # argparse: usage, then this line
+    assert "invalid choice: 'bogus'" in error and all(name in error for name in HEADS)
 
 
 def test_a_bad_head_parameter_from_python_is_one_line(run_copy, capsys, monkeypatch):
