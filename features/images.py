@@ -15,13 +15,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganprov.core.errors import GanprovError
+
 from .residual import noise_residual
 
 # Modes with more than 8 bits per pixel: stretched to their own range, since CT exports rarely fill 16 bits.
 HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 
 
-class BadImage(Exception):
+class BadImage(GanprovError):
     """A file that cannot be used as an image; the message says why."""
 
 
