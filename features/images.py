@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from ganprov.core import volumes
+from ganprov.core.errors import GanprovError
 from ganprov.core.volumes import Reading
 
 from .residual import noise_residual
@@ -24,7 +25,7 @@ from .residual import noise_residual
 HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 
 
-class BadImage(Exception):
+class BadImage(GanprovError):
     """A file that cannot be used as an image; the message says why."""
 
 

@@ -1,21 +1,42 @@
 """The scikit-learn classifier contract every stage-2 head shares.
 
-Heads score 512-d embeddings, never images. Each subclass stores its parameters in `__init__`, learns in
-`fit` and implements `predict_proba`; this base checks inputs the sklearn way and derives `predict`.
+Heads score 512-d embeddings, never images. Each subclass stores its parameters in `__init__`, declares their
+valid values in `_parameter_constraints`, learns in `fit` (which checks them, as scikit-learn's own estimators
+do, with `@_fit_context`) and implements `predict_proba`; this base checks inputs the sklearn way and derives
+`predict`.
 """
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # Embeddings are float32 on disk; keep them so (no float64 copy of 25k x 512) unless they come in as float64.
 FLOATS = (np.float32, np.float64)
+# Valid `seed` values: what numpy and scikit-learn accept, as core.settings.seed_int checks for the CLI.
+SEED = [Interval(Integral, 0, 2 ** 32 - 1, closed="both")]
 
 
 class EmbeddingHead(ClassifierMixin, BaseEstimator):
-    """Base for heads; mixin before BaseEstimator, as scikit-learn requires for its tags."""
+    """Base for heads; mixin before BaseEstimator, as scikit-learn requires for its tags.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Subset labels seen in `fit`, in the order of `predict_proba`'s columns.
+    n_features_in_ : int
+        Width of the rows `fit` saw.
+    uses_residuals : bool
+        Class attribute: whether the head scores [embeddings | noise residuals] rows rather than embeddings
+        alone (see models/embeddings.py, `inputs_for`). False here.
+    """
+
+    uses_residuals = False
+    _parameter_constraints: dict = {}
 
     def _fit_input(self, X, y):
         """Validated (X, y as column indices into `classes_`); sets `classes_` and `n_features_in_`."""
@@ -36,4 +57,5 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)], proba
 
     def predict(self, X):
+        """The label of each row of X: one of `classes_`, or 0 where the head leaves it undetermined."""
         return self.attribute(X)[0]

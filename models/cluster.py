@@ -15,18 +15,39 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 
+from .base import SEED
 from .cosine import CosineHead, similarity_proba, unit_rows
 
 
 class ClusterHead(CosineHead):
-    """`fit` learns class centroids (as CosineHead); `predict_proba(X)` clusters X itself. With fewer rows
-    than classes it falls back to cosine-to-class-centroid."""
+    """`fit` learns class centroids (as CosineHead); `predict_proba(X)` clusters X itself.
+
+    Parameters
+    ----------
+    seed : int, default=0
+        Random state of the k-means starts.
+    temperature : float, default=0.05
+        Softmax temperature of the cosine to the matched cluster centres.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, centroids_
+        As CosineHead's.
+
+    Notes
+    -----
+    Transductive: a row's label depends on the other rows of the batch. With fewer rows than classes it
+    falls back to cosine-to-class-centroid (CosineHead).
+    """
+
+    _parameter_constraints = {**CosineHead._parameter_constraints, "seed": SEED}
 
     def __init__(self, seed=0, temperature=0.05):
         self.seed = seed
         self.temperature = temperature
 
     def predict_proba(self, X):
+        """softmax over the classes of each row's cosine to the cluster centre matched to each class."""
         units = unit_rows(self._predict_input(X))
         n_classes = len(self.classes_)
         if len(units) < n_classes:

@@ -1,8 +1,12 @@
 """Nearest-centroid head on the unit sphere: each class is the direction of its mean embedding."""
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from scipy.special import softmax
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval
 
 from .base import EmbeddingHead
 
@@ -19,12 +23,29 @@ def similarity_proba(units, directions, temperature):
 
 
 class CosineHead(EmbeddingHead):
-    """proba = softmax(cosine(x, class centroid) / temperature); a small temperature sharpens it."""
+    """Nearest centroid by cosine: proba = softmax(cosine(x, class centroid) / temperature).
+
+    Parameters
+    ----------
+    temperature : float, default=0.05
+        Softmax temperature; a small one sharpens the probabilities, never the labels.
+
+    Attributes
+    ----------
+    classes_, n_features_in_
+        As every head's (EmbeddingHead).
+    centroids_ : ndarray of shape (n_classes, n_features)
+        Unit direction of each class's mean unit embedding.
+    """
+
+    _parameter_constraints = {"temperature": [Interval(Real, 0, None, closed="neither")]}  # softmax divides by it
 
     def __init__(self, temperature=0.05):
         self.temperature = temperature
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
+        """Learn each class's centroid from embeddings X with subset labels y; returns self."""
         X, y_index = self._fit_input(X, y)
         units = unit_rows(X)
         sums = np.zeros((len(self.classes_), X.shape[1]), dtype=units.dtype)
@@ -33,4 +54,5 @@ class CosineHead(EmbeddingHead):
         return self
 
     def predict_proba(self, X):
+        """softmax over the classes of each row's cosine to their centroids, shape (n_samples, n_classes)."""
         return similarity_proba(unit_rows(self._predict_input(X)), self.centroids_, self.temperature)

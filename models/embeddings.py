@@ -83,7 +83,7 @@ class EmbeddingsFile:
 
 def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
     """Embeddings, with the residuals (as float32) beside them for heads that group images by generator."""
-    return stacked(embeddings, residuals) if getattr(head, "uses_residuals", False) else embeddings
+    return stacked(embeddings, residuals) if head.uses_residuals else embeddings
 
 
 def stacked(embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:

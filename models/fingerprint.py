@@ -15,11 +15,15 @@ one-to-one to the K subsets.
 """
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.metrics import confusion_matrix
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from .base import FLOATS, EmbeddingHead
+from .base import FLOATS, SEED, EmbeddingHead
 from .generators import fixed_groups, generator_groups
 from .group_evidence import judge_groups
 
@@ -30,11 +34,47 @@ def content_head(name: str, seed: int):
 
 
 class FingerprintHead(EmbeddingHead):
-    """Parameters: content (head that gives each image's vote: knn, cosine or logreg), alpha (significance
-    level of a group's attribution), merge_above (fingerprint correlation above which two groups are one
-    generator), one_generator_per_subset, n_embedding, seed."""
+    """Attributes whole generator groups, found by their noise residuals, by their images' votes.
+
+    Parameters
+    ----------
+    content : {"logreg", "cosine", "knn"}, default="logreg"
+        The head whose per-image votes attribute each group.
+    alpha : float, default=0.01
+        Significance level, in (0, 1), below which a group is attributed; otherwise its images get label 0.
+    merge_above : float, default=0.45
+        Fingerprint correlation, in [-1, 1], above which two groups are one generator.
+    one_generator_per_subset : bool, default=False
+        Exactly one generator per subset, matched one-to-one (the challenge's setting).
+    n_embedding : int, default=512
+        Columns of X that hold the embedding; those after them hold the noise residual.
+    seed : int, default=0
+        Random state of the content head, the grouping and the bootstrap.
+
+    Attributes
+    ----------
+    classes_, n_features_in_
+        As every head's (EmbeddingHead).
+    content_ : EmbeddingHead
+        The fitted content head, on the first `n_embedding` columns.
+    confusion_ : ndarray of shape (n_classes, n_classes) or None
+        The content head's confusion matrix on the held-out rows given to `fit`; None without them.
+
+    Notes
+    -----
+    Transductive: predictions depend on the whole batch, which should hold many images of each generator.
+    Rows without residual columns are attributed image by image by the content head.
+    """
 
     uses_residuals = True
+    _parameter_constraints = {
+        "content": [StrOptions({"logreg", "cosine", "knn"})],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "merge_above": [Interval(Real, -1, 1, closed="both")],
+        "one_generator_per_subset": ["boolean"],
+        "n_embedding": [Interval(Integral, 1, None, closed="left")],
+        "seed": SEED,
+    }
 
     def __init__(self, content="logreg", alpha=0.01, merge_above=0.45, one_generator_per_subset=False,
                  n_embedding=512, seed=0):
@@ -45,10 +85,11 @@ class FingerprintHead(EmbeddingHead):
         self.n_embedding = n_embedding
         self.seed = seed
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, X_val=None, y_val=None):
-        """Fit the content head on (X, y). (X_val, y_val): held-out labelled rows, seen by neither the backbone
-        nor this fit, whose confusion matrix says how much a vote is worth (models/group_evidence.py); without
-        them a vote for a subset counts for that subset alone."""
+        """Fit the content head on (X, y); returns self. (X_val, y_val): held-out labelled rows, seen by neither
+        the backbone nor this fit, whose confusion matrix says how much a vote is worth
+        (models/group_evidence.py); without them a vote for a subset counts for that subset alone."""
         X, y_index = self._fit_input(X, y)
         self.content_ = content_head(self.content, self.seed).fit(X[:, :self.n_embedding], self.classes_[y_index])
         self.confusion_ = None

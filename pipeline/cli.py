@@ -6,30 +6,51 @@ import os
 import sys
 from pathlib import Path
 
-# Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning, so the image-decoding workers
-# get the cores between batches. On 2 CPU cores this measured embed at 232 img/s instead of 190 (64 px).
-USER_ENVIRONMENT = dict(os.environ)  # as ganprov was started: `bench` runs its baselines in it
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from ganprov.core.errors import GanprovError  # noqa: E402
-from ganprov.core.settings import (TRAIN_ON, TrainSettings, axis, device_name, fraction,  # noqa: E402
-                                   non_negative_int, pixel_size, positive_float, positive_int, seed_int,
-                                   whole_number, window_choice)
-from ganprov.core.volumes import PRESETS  # noqa: E402
+import ganprov
+from ganprov.core.errors import GanprovError
+from ganprov.core.schema import FIT_ON
+from ganprov.core.settings import (TRAIN_ON, TrainSettings, axis, device_name, fraction, non_negative_int,
+                                   pixel_size, positive_float, positive_int, seed_int, whole_number, window_choice)
+from ganprov.core.volumes import PRESETS
 
 DEFAULTS = TrainSettings(data="")
 
 
+class HeadNames:
+    """The names in models.HEADS, and "all", as argparse choices. Read only when argparse looks at them (a
+    --head value to check, or `fit --help`): importing the heads imports scikit-learn, a second that every
+    other command and `--help` would wait for."""
+
+    def __iter__(self):
+        from ganprov.models import HEADS
+        return iter([*HEADS, "all"])
+
+    def __contains__(self, name) -> bool:
+        return name in list(self)
+
+
+def option(*names, **settings) -> argparse.ArgumentParser:
+    """A parent parser holding one option, for the sub-commands that share it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*names, **settings)
+    return parent
+
+
+# Options several sub-commands share, defined once.
+DATA = option("--data", required=True, help="data folder with real/ (and generated/, generated_unknown/)")
+RUN = option("--run", required=True, help="run folder for checkpoints, embeddings, heads, reports")
+BATCH_SIZE = option("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
+FORCE = option("--force", action="store_true", help="redo the steps already done")
+TRUTH = option("--truth", help="header-less filename,label CSV for generated_unknown, to score the heads")
+
+
 def add_stage1_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="data folder with real/ (and generated/, generated_unknown/)")
-    parser.add_argument("--run", required=True, help="run folder for checkpoints, embeddings, heads, reports")
     parser.add_argument("--weights", default=DEFAULTS.weights,
                         help="initial backbone weights: imagenet (torch hub cache), none (random) or a state-dict PATH")
     parser.add_argument("--train-on", default=DEFAULTS.train_on, choices=TRAIN_ON,
                         help="images the backbone learns from; auto (default): real and real+generated both "
                              "trained when generated/ exists, the better on held-out generated images kept")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
     parser.add_argument("--lr", type=positive_float, default=DEFAULTS.lr)
     parser.add_argument("--image-size", type=pixel_size, default=DEFAULTS.image_size)
     parser.add_argument("--seed", type=seed_int, default=DEFAULTS.seed)
@@ -44,7 +65,6 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     add_runtime_options(parser)
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="no mixed precision on CUDA")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
-    parser.add_argument("--force", action="store_true", help="redo finished steps")
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
@@ -57,15 +77,10 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 
 def decoding_workers(args) -> int:
-    """--workers, or by default DEFAULTS.workers; none under torchrun on CPUs, where every core already runs
-    a ganprov process and workers only compete (embed at 64 px on 2 cores: 277 img/s without, 220 with one)."""
-    if args.workers is not None:
-        return args.workers
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        import torch
-        if args.device == "cpu" or (args.device == "auto" and not torch.cuda.is_available()):
-            return 0
-    return DEFAULTS.workers
+    """--workers, or the default for --device, which asks torch (features/train.py): only commands that import
+    torch anyway call this."""
+    from ganprov.features.train import decoding_workers
+    return decoding_workers(args.workers, args.device)
 
 
 def train_settings(args) -> TrainSettings:
@@ -152,7 +167,7 @@ def cmd_bench(args) -> None:
     from .bench import bench
     bench(image_size=args.image_size, n=args.n, device=args.device, heads_n=args.heads_n, out=args.json,
           workers=args.workers, source_size=args.source_size, memory_n=tuple(args.memory_n),
-          heads_predict_n=args.heads_predict_n, processes=args.processes, baseline_environment=USER_ENVIRONMENT)
+          heads_predict_n=args.heads_predict_n, processes=args.processes, baseline_environment=args.environment)
 
 
 def check_run_folder(path: str, writable: bool) -> None:
@@ -165,25 +180,26 @@ def check_run_folder(path: str, writable: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganprov", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="ganprov", description=ganprov.__doc__.split("\n", 1)[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {ganprov.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    stage1 = [DATA, RUN, BATCH_SIZE, FORCE]  # train's and run's
 
-    train = commands.add_parser("train", help="fine-tune ResNet-18 on the real subsets")
+    train = commands.add_parser("train", parents=stage1, help="fine-tune ResNet-18 on the real subsets")
     add_stage1_options(train)
     train.set_defaults(func=cmd_train)
 
-    embed = commands.add_parser("embed", help="write 512-d embeddings of every image to RUN/embeddings.h5")
-    embed.add_argument("--data", required=True)
-    embed.add_argument("--run", required=True)
-    embed.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
+    embed = commands.add_parser("embed", parents=stage1,
+                                help="write 512-d embeddings of every image to RUN/embeddings.h5")
     add_runtime_options(embed)
-    embed.add_argument("--force", action="store_true", help="embed again even when the file is complete")
     embed.set_defaults(func=cmd_embed)
 
-    fit = commands.add_parser("fit", help="fit a head on RUN/embeddings.h5 (seconds, no images, no torch)")
-    fit.add_argument("--run", required=True)
-    fit.add_argument("--head", required=True, help="logreg, cosine, knn, cluster, fingerprint, or all")
-    fit.add_argument("--fit-on", default="auto", help="real, generated, both, or auto: the best on held-out rows")
+    fit = commands.add_parser("fit", parents=[RUN], help="fit a head on RUN/embeddings.h5 (seconds, no images, no torch)")
+    # A metavar, so that argparse reads the choices only for help and checks, not while building the parser.
+    fit.add_argument("--head", required=True, choices=HeadNames(), metavar="HEAD",
+                     help="the head to fit, one of %(choices)s")
+    fit.add_argument("--fit-on", default="auto", choices=("auto", *FIT_ON),
+                     help="labelled rows to fit on; auto (default): each the file holds, the best on held-out rows kept")
     fit.add_argument("--pca", type=positive_int, help="logreg: PCA components before the classifier")
     fit.add_argument("--k", type=positive_int, help="knn: neighbours")
     fit.add_argument("--seed", type=seed_int, help="seed for heads that use randomness")
@@ -192,38 +208,33 @@ def build_parser() -> argparse.ArgumentParser:
     add_group_options(fit)
     fit.set_defaults(func=cmd_fit)
 
-    predict = commands.add_parser("predict", help="attribute generated_unknown with a fitted head")
-    predict.add_argument("--run", required=True)
+    predict = commands.add_parser("predict", parents=[RUN], help="attribute generated_unknown with a fitted head")
     predict.add_argument("--head", required=True, help="a fitted head's name, or all")
     predict.add_argument("--abstain", type=fraction, nargs="?", const=0.99, metavar="QUANTILE",
                          help="label 0 the images farther from every labelled image than this quantile of "
                               "held-out ones (default 0.99): images no candidate subset explains")
     predict.set_defaults(func=cmd_predict)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of every fitted head (or one), side by side")
-    evaluate.add_argument("--run", required=True)
+    evaluate = commands.add_parser("evaluate", parents=[RUN, TRUTH],
+                                   help="metrics of every fitted head (or one), side by side")
     evaluate.add_argument("--head", help="only this head")
-    evaluate.add_argument("--truth", help="header-less filename,label CSV for generated_unknown")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    report = commands.add_parser("report", help="write RUN/report.html from what the run folder holds")
-    report.add_argument("--run", required=True)
+    report = commands.add_parser("report", parents=[RUN], help="write RUN/report.html from what the run folder holds")
     report.add_argument("--head", help="the head whose attributions the report shows (default: the regime's default head)")
     report.set_defaults(func=cmd_report)
 
-    score = commands.add_parser("score", help="attribute any folder of images with RUN's checkpoint and a head")
-    score.add_argument("--run", required=True)
+    score = commands.add_parser("score", parents=[RUN, BATCH_SIZE],
+                                help="attribute any folder of images with RUN's checkpoint and a head")
     score.add_argument("--head", required=True)
     score.add_argument("--images", required=True, help="folder of images, flat or nested")
     score.add_argument("--out", help="CSV path,label,confidence (default RUN/scores/FOLDER.csv)")
     score.add_argument("--embeddings", help="HDF5 file for the embeddings (default: beside the CSV)")
-    score.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
     add_runtime_options(score)
     score.set_defaults(func=cmd_score)
 
-    run = commands.add_parser("run", help="train, embed, fit every head, predict, evaluate, report")
+    run = commands.add_parser("run", parents=[*stage1, TRUTH], help="train, embed, fit every head, predict, evaluate, report")
     add_stage1_options(run)
-    run.add_argument("--truth", help="header-less filename,label CSV for generated_unknown, to score the heads")
     add_group_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -253,7 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    environment = dict(os.environ)  # as ganprov was started: `bench` runs its baselines in it
+    # Before any command imports torch, which loads OpenMP: idle OpenMP threads sleep instead of spinning, so
+    # the image-decoding workers get the cores between batches. On 2 CPU cores this measured embed at 232 img/s
+    # instead of 190 (64 px).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    args = build_parser().parse_args(argv, argparse.Namespace(environment=environment))
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.func not in (cmd_train, cmd_embed, cmd_run):
         # N copies of a stage-2 command would write the same files at once.
         print(f"ganprov: error: under torchrun only train, embed and run share the work; run "

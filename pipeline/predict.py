@@ -13,9 +13,8 @@ from ganprov.core.layout import FOLDERS
 from ganprov.core.run_folder import RunFolder
 from ganprov.models import HeadError
 from ganprov.models.embeddings import EmbeddingsFile
-from ganprov.models.novelty import NoveltyGate
 
-from .heads import load_run_head
+from .heads import load_gate, load_run_head
 
 
 def unknown_filename(path: str) -> str:
@@ -59,11 +58,9 @@ def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | 
     proba = np.zeros((len(order), len(file.subsets)))
     proba[:, [file.subsets.index(c) for c in head.classes_.tolist()]] = scores
     if abstain is not None:
-        fit_on = sidecar["info"]["fit_on"]
-        gate = NoveltyGate(abstain, use_residuals=fit_on != "real")  # real images carry no generator's print
-        gate.fit(file.training(fit_on).with_residuals(), file.validation().with_residuals())
+        gate = load_gate(run, sidecar["info"]["fit_on"], file)  # fitted with the head
         labels = labels.copy()
-        labels[gate.novel(unknown.with_residuals()[order])] = 0
+        labels[gate.novel(unknown.with_residuals()[order], abstain)] = 0
     return Attribution([names[i] for i in order], proba, labels, groups, verdicts)
 
 

@@ -1,11 +1,17 @@
 """--abstain: images from a generator trained on none of the candidate subsets get label 0."""
 import csv
+import json
 import shutil
 
 import numpy as np
+import pytest
 
+from ganprov.models.embeddings import EmbeddingsFile
+from ganprov.models.novelty import NoveltyGate
 from ganprov.pipeline.cli import main
 from ganprov.pipeline.demo_data import write_demo_data
+from ganprov.pipeline.heads import gate_path
+from ganprov.pipeline.predict import attribute, unknown_filename
 
 
 def test_a_held_out_generator_is_abstained_on(tmp_path):
@@ -31,3 +37,41 @@ def test_a_held_out_generator_is_abstained_on(tmp_path):
     candidates = np.mean([abstained[n] for n, label in truth.items() if label != "5"])
     assert held_out >= 0.6, f"only {held_out:.0%} of the held-out generator's images abstained"
     assert candidates <= 0.1, f"{candidates:.0%} of the candidates' images abstained"
+
+
+def refit_fails(monkeypatch):
+    monkeypatch.setattr(NoveltyGate, "fit", lambda *args, **kwargs: pytest.fail("the novelty gate was fitted again"))
+
+
+def test_the_first_abstain_fits_the_gate_and_later_ones_load_it(run_copy, monkeypatch):
+    _, run = run_copy
+    fit_on = json.loads((run.heads / "logreg.json").read_text())["info"]["fit_on"]
+    assert not gate_path(run, fit_on).exists()  # fitting heads leaves it to the first --abstain
+    assert main(["predict", "--run", str(run.path), "--head", "logreg", "--abstain"]) == 0
+    assert gate_path(run, fit_on).is_file()
+    file = EmbeddingsFile(run.embeddings)
+    unknown = file.read("unknown")
+    rows = unknown.with_residuals()[np.argsort([unknown_filename(p) for p in unknown.paths], kind="stable")]
+    # The gate predict used to fit on every call, for comparison: the same abstentions at any quantile.
+    fresh = NoveltyGate(use_residuals=fit_on != "real").fit(file.training(fit_on).with_residuals(),
+                                                            X_val=file.validation().with_residuals())
+    refit_fails(monkeypatch)
+    plain = attribute(run, "logreg", file).labels
+    for quantile in (0.5, 0.99):
+        labels = attribute(run, "logreg", file, abstain=quantile).labels
+        np.testing.assert_array_equal(labels, np.where(fresh.novel(rows, quantile), 0, plain))
+    assert main(["predict", "--run", str(run.path), "--head", "logreg", "--abstain"]) == 0
+
+
+def test_fitting_heads_fits_no_gate(run_copy, monkeypatch):
+    _, run = run_copy
+    refit_fails(monkeypatch)
+    assert main(["fit", "--run", str(run.path), "--head", "knn"]) == 0
+
+
+def test_a_deleted_gate_is_fitted_again(run_copy):
+    _, run = run_copy
+    assert main(["predict", "--run", str(run.path), "--head", "logreg", "--abstain"]) == 0
+    shutil.rmtree(run.heads / "novelty")
+    assert main(["predict", "--run", str(run.path), "--head", "logreg", "--abstain"]) == 0
+    assert (run.heads / "novelty").is_dir()

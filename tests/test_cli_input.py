@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+import ganprov
 from ganprov.features.checkpoint import load_raw
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.settings import SettingsError, TrainSettings
+from ganprov.models import HEADS
 from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.pipeline.cli import main
 from ganprov.pipeline.run_all import head_is_current
@@ -225,3 +229,38 @@ def test_an_empty_generated_unknown_runs_everything_else_and_says_there_is_nothi
     assert "nothing to attribute" in capsys.readouterr().out and not run.submission.exists()
     assert main(["predict", "--run", str(run.path), "--head", "logreg"]) == 2
     assert "nothing to attribute" in one_line_error(capsys)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ganprov {ganprov.__version__}"
+
+
+def test_help_says_what_ganprov_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "trace GAN-generated medical images back to the real subset" in " ".join(capsys.readouterr().out.split())
+
+
+def test_fit_help_lists_every_head_and_fit_on(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in [*HEADS, "all"]) and "{auto,real,generated,both}" in out
+
+
+def test_importing_the_cli_changes_nothing_and_leaves_torch_and_sklearn_alone():
+    code = ("import os, sys; before = dict(os.environ); import ganprov.pipeline.cli as cli; cli.build_parser(); "
+            "assert dict(os.environ) == before, 'environment changed'; "
+            "assert not {'torch', 'sklearn'} & set(sys.modules), 'torch or sklearn imported'")
+    environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=environment)
+
+
+def test_main_asks_openmp_threads_to_sleep(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from ganprov.models import HEADS, ClusterHead, CosineHead, HeadError, KNNHead, LogRegHead, make_head
+from ganprov.models.novelty import NoveltyGate
 
 DIM = 512
 HEAD_FACTORIES = [LogRegHead, lambda: LogRegHead(pca=8), CosineHead, lambda: KNNHead(k=5), ClusterHead]
@@ -89,6 +91,32 @@ def test_init_only_stores_params(head_class):
     sentinels = {name: object() for name in head_class().get_params()}
     head = head_class(**sentinels)  # nonsense values: __init__ must not look at them
     assert vars(head) == sentinels
+
+
+# One value each head's __init__ stores as it is and its fit refuses.
+BAD_PARAMS = {"logreg": {"pca": 0}, "cosine": {"temperature": 0.0}, "knn": {"k": 0}, "cluster": {"seed": -1},
+              "fingerprint": {"content": "svm"}}
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_a_bad_parameter_raises_at_fit(name):
+    X, y, _, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=10)
+    (param, value), = BAD_PARAMS[name].items()
+    head = HEADS[name](**{param: value})
+    with pytest.raises(InvalidParameterError, match=f"The '{param}' parameter of {HEADS[name].__name__} must be"):
+        head.fit(X, y)
+
+
+@pytest.mark.parametrize("estimator", [head() for head in HEADS.values()] + [NoveltyGate()],
+                         ids=[*HEADS, "novelty"])
+def test_every_parameter_is_constrained(estimator):
+    """scikit-learn's own check: a constraint for every parameter, and fit refuses values of another type."""
+    check_param_validation(type(estimator).__name__, estimator)
+
+
+def test_every_head_says_whether_it_uses_residuals():
+    assert {name: head.uses_residuals for name, head in HEADS.items()} == {
+        "logreg": False, "cosine": False, "knn": False, "cluster": False, "fingerprint": True}
 
 
 @parametrize_with_checks([head() for head in HEADS.values()],

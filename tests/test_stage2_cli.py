@@ -59,14 +59,14 @@ def test_submission_csv_has_one_sorted_row_per_unknown_image(fitted_run, name):
     rows = read_rows(run.predictions / f"{name}.csv")
     assert [filename for filename, _ in rows] == unknown_names(data)  # no header, sorted, each image once
     # 0: undetermined, from heads that may leave a generator group unattributed
-    assert {int(label) for _, label in rows} <= set(SUBSETS) | ({0} if getattr(HEADS[name], "uses_residuals", False) else set())
+    assert {int(label) for _, label in rows} <= set(SUBSETS) | ({0} if HEADS[name].uses_residuals else set())
 
 
 @pytest.mark.parametrize("name", list(HEADS))
 def test_proba_csv_rows_are_distributions_agreeing_with_the_submission(fitted_run, name):
     _, run = fitted_run
     header, *rows = read_rows(run.predictions / f"{name}.proba.csv")
-    grouped = getattr(HEADS[name], "uses_residuals", False)  # these add each image's generator group
+    grouped = HEADS[name].uses_residuals  # these add each image's generator group
     assert header == ["filename", "p_1", "p_2", "p_3", "label", "confidence"] + (["group"] if grouped else [])
     assert rows and [row[0] for row in rows] == [n for n, _ in read_rows(run.predictions / f"{name}.csv")]
     for row in rows:
@@ -116,9 +116,20 @@ def test_report_is_one_self_contained_page(run_copy, tmp_path):
 
 def test_fit_with_an_unknown_head_name(fitted_run, capsys):
     _, run = fitted_run
-    assert main(["fit", "--run", str(run.path), "--head", "bogus"]) == 2
-    error = one_line_error(capsys)
-    assert "bogus" in error and all(name in error for name in HEADS)
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--run", str(run.path), "--head", "bogus"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # argparse: usage, then this line
+    assert "invalid choice: 'bogus'" in error and all(name in error for name in HEADS)
+
+
+def test_a_bad_head_parameter_from_python_is_one_line(run_copy, capsys, monkeypatch):
+    """The CLI's options are checked by argparse; a value they let through (here faked) that a head's
+    constraints refuse still ends in one line."""
+    _, run = run_copy
+    monkeypatch.setattr("ganprov.pipeline.cli.head_params", lambda args: {"k": 0})
+    assert main(["fit", "--run", str(run.path), "--head", "knn"]) == 2
+    assert "The 'k' parameter of KNNHead must be an int in the range [1, inf)" in one_line_error(capsys)
 
 
 @pytest.mark.parametrize("head", ["all", "logreg"])
