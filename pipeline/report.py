@@ -1,11 +1,13 @@
 """RUN/report.html: one self-contained page (images inlined) built around the generators found in the
 unknown set: a section per generator group with its verdict and evidence, the validation the regime allows,
-and a row per unknown image. No torch."""
+and a row per unknown image. Torch is loaded only for Grad-CAM."""
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+
+from PIL import Image
 
 from ganprov.core.atomic import write_text
 from ganprov.core.run_folder import RunFolder
@@ -16,9 +18,18 @@ from ganprov.models.embeddings import EmbeddingsFile
 from . import plots
 from .evaluate import COLUMNS, figure
 from .heads import fitted_heads, load_run_head
-from .report_groups import images_table, overview, read_unknown, section_html, sections
-from .report_html import STYLE, esc, img_tag
+from .report_groups import Section, Unknown, images_table, overview, read_unknown, section_html, sections
+from .report_html import STYLE, esc, img_tag, png
 from .report_validation import validation_section
+
+
+def gradcam_overlays(run: RunFolder, found: list[Section], unknown: Unknown, data_root: Path,
+                     reading: Reading) -> dict[int, bytes]:
+    """Grad-CAM PNG of each sampled image, for its section's subset, by row of the unknown set."""
+    from ganprov.features.gradcam import overlays  # torch: only when asked for
+    items = [(row, s.target) for s in found if s.target for row in s.sample.tolist()]
+    maps = overlays(run.checkpoint, [(data_root / unknown.path(row), target) for row, target in items], reading)
+    return {row: png(Image.fromarray(m)) for (row, _), m in zip(items, maps, strict=True) if m is not None}
 
 
 def heads_table(results: list[dict]) -> str:
@@ -29,8 +40,9 @@ def heads_table(results: list[dict]) -> str:
     return f"<table><tr><th>head</th><th>fit on</th><th>set</th><th>n</th>{head}</tr>{body}</table>"
 
 
-def write_report(run_dir, default_head: str) -> Path:
-    """Assemble RUN/report.html from what the run folder holds."""
+def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
+    """Assemble RUN/report.html from what the run folder holds; with `gradcam`, Grad-CAM maps of each group's
+    sample of images (loads the backbone: torch)."""
     run = RunFolder(run_dir)
     fitted = fitted_heads(run)
     if default_head not in fitted:  # a report on a head that does not exist would be a page of blanks
@@ -52,11 +64,12 @@ def write_report(run_dir, default_head: str) -> Path:
     found = sections(run, default_head, unknown) if unknown else []
     if unknown:
         real = file.read("real")
+        cams = gradcam_overlays(run, found, unknown, data_root, reading) if gradcam else {}
         parts.append(f"<h2>Generators in the unknown set</h2>{overview(found, unknown)}<p class=small>Each section "
                      "below: the group's verdict, a sample of its images, and for each candidate subset the real "
                      "images nearest the group. Every image has a row in <a href=\"#images\">the table at the "
                      "end</a>.</p>")
-        parts += [section_html(s, unknown, real, file.subsets, data_root, reading, {}) for s in found]
+        parts += [section_html(s, unknown, real, file.subsets, data_root, reading, cams) for s in found]
     else:
         parts.append("<h2>Generators in the unknown set</h2><p>Nothing attributed: no predictions for the unknown "
                      "set (no readable image in <code>generated_unknown/</code>, or <code>ganprov predict</code> "

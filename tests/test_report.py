@@ -125,3 +125,35 @@ def test_writing_the_report_does_not_load_torch(run_copy):
             f"write_report({str(run.path)!r}, 'fingerprint'); assert 'torch' not in sys.modules, 'torch loaded'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_gradcam_overlays_each_sampled_image_for_its_groups_subset(run_copy):
+    pytest.importorskip("pytorch_grad_cam")
+    from PIL import Image
+    _, run = run_copy
+    page = report(run, "--gradcam")
+    overlays = re.findall(r'<img alt="Grad-CAM [^"]*" src="data:image/png;base64,([^"]*)"', page)
+    assert len(overlays) == len(unknown_rows(run))  # 6 images: every one is in its group's sample
+    for source in overlays:  # the image as the network saw it (32 px), in colour
+        from io import BytesIO
+        image = Image.open(BytesIO(base64.b64decode(source)))
+        assert image.size == (32, 32) and image.mode == "RGB"
+    assert "Grad-CAM: where the backbone saw subset" in page
+
+
+def test_gradcam_without_the_package_is_one_line(run_copy, monkeypatch, capsys):
+    _, run = run_copy
+    monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)  # import fails as if not installed
+    assert main(["report", "--run", str(run.path), "--gradcam"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install grad-cam" in err
+
+
+def test_run_draws_gradcam_maps_only_where_grad_cam_is_installed(monkeypatch, capsys):
+    from ganprov.pipeline import run_all
+    monkeypatch.setattr(run_all.importlib.util, "find_spec", lambda name: None)
+    assert not run_all.gradcam_available()
+    assert "report without Grad-CAM" in capsys.readouterr().out
+    from ganprov.pipeline.cli import build_parser
+    options = ["run", "--data", "D", "--run", "R"]
+    assert build_parser().parse_args(options).gradcam and not build_parser().parse_args([*options, "--no-gradcam"]).gradcam
