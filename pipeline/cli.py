@@ -144,12 +144,14 @@ def cmd_report(args) -> None:
     from ganprov.models.embeddings import EmbeddingsFile
 
     from .run_all import default_head
-    write_report(args.run, args.head or default_head(EmbeddingsFile(RunFolder(args.run).embeddings)))
+    write_report(args.run, args.head or default_head(EmbeddingsFile(RunFolder(args.run).embeddings)),
+                 gradcam=args.gradcam)
 
 
 def cmd_run(args) -> None:
     from .run_all import run_all
-    run_all(train_settings(args), args.run, truth=args.truth, force=args.force, head_params=head_params(args))
+    run_all(train_settings(args), args.run, truth=args.truth, force=args.force, head_params=head_params(args),
+            gradcam=args.gradcam)
 
 
 def cmd_demo(args) -> None:
@@ -222,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", parents=[RUN], help="write RUN/report.html from what the run folder holds")
     report.add_argument("--head", help="the head whose attributions the report shows (default: the regime's default head)")
+    report.add_argument("--gradcam", action="store_true",
+                        help="Grad-CAM of each group's sample of images: where the backbone saw its subset (torch)")
     report.set_defaults(func=cmd_report)
 
     score = commands.add_parser("score", parents=[RUN, BATCH_SIZE],
@@ -236,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[*stage1, TRUTH], help="train, embed, fit every head, predict, evaluate, report")
     add_stage1_options(run)
     add_group_options(run)
+    run.add_argument("--gradcam", action=argparse.BooleanOptionalAction, default=True,
+                     help="Grad-CAM maps in the report (default; skipped with a note when grad-cam is missing)")
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser("demo", help="run everything on a built-in synthetic data set (CPU, minutes)")

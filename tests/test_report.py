@@ -1,0 +1,159 @@
+"""RUN/report.html: a section per generator group, the validation each regime allows, a row per unknown image."""
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ganprov.core.run_folder import RunFolder
+from ganprov.core.volumes import Reading
+from ganprov.pipeline.cli import main
+from ganprov.pipeline.report_groups import Section, Unknown, images_table, section_html
+from ganprov.pipeline.report_html import thumbnail
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def report(run, *options) -> str:
+    assert main(["report", "--run", str(run.path), *options]) == 0
+    return run.report.read_text()
+
+
+def verdicts(run) -> list[dict]:
+    return json.loads((run.predictions / "fingerprint.groups.json").read_text())
+
+
+def unknown_rows(run) -> list[str]:
+    return (run.predictions / "fingerprint.proba.csv").read_text().splitlines()[1:]
+
+
+@pytest.fixture(scope="module")
+def audit_run(fitted_run, tmp_path_factory):
+    """The shared run, embedded again from the same data without generated/: the audit regime."""
+    data, fitted = fitted_run
+    root = tmp_path_factory.mktemp("audit")
+    audit_data = shutil.copytree(data, root / "data", ignore=shutil.ignore_patterns("generated"))
+    run = RunFolder(shutil.copytree(fitted.path, root / "run", ignore=shutil.ignore_patterns("heads", "predictions")))
+    assert main(["embed", "--data", str(audit_data), "--run", str(run.path), "--force", "--workers", "0"]) == 0
+    assert main(["fit", "--run", str(run.path), "--head", "fingerprint"]) == 0
+    assert main(["predict", "--run", str(run.path), "--head", "fingerprint"]) == 0
+    assert main(["evaluate", "--run", str(run.path)]) == 0
+    return run
+
+
+def test_report_is_one_self_contained_page_built_around_the_generator_groups(run_copy):
+    _, run = run_copy
+    assert main(["evaluate", "--run", str(run.path), "--head", "fingerprint"]) == 0
+    page = report(run)
+    sources = re.findall(r'\bsrc="([^"]*)"', page)
+    assert len(sources) == len(re.findall(r"<img\b", page)) > 0
+    for source in sources:  # every image inlined: the page opens anywhere, copied alone
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1]).startswith(PNG)
+    assert not re.search(r"<(link|iframe)\b|<script\b[^>]*\bsrc|\bhref=\"?[^\"#]|url\(", page)  # nothing fetched
+    for v in verdicts(run):
+        section = page.split(f"<section class=group id=g{v['group']}>", 1)[1].split("</section>", 1)[0]
+        assert f"{v['size']} images → " in section and f"support <b>{v['support']:.3f}</b>" in section
+        assert section.count("<td>subset ") == 3 and "real/t1/" in section  # nearest real images per subset
+        assert ("undetermined" in section) == (v["subset"] == 0)
+    for row, line in enumerate(unknown_rows(run)):  # an anchor per image, with its group and label
+        filename, *_, label, _, group = line.split(",")
+        assert f'<tr id=u{row}><td>{row}<td>{filename}<td>{group}<td><a href="#g{group}">' in page
+    assert "<input id=search" in page and "<h2 id=validation>Validation</h2>" in page
+    assert "Held-out generated images" in page and 'alt="confusion matrix validation"' in page
+
+
+def test_the_audit_regime_says_what_it_cannot_validate_and_shows_what_it_can(audit_run):
+    page = report(audit_run)
+    assert "<b>audit</b>" in page and "<b>Not validated here" in page
+    assert "<h3>Content model</h3>" in page and "held-out real images" in page
+    assert re.search(r"<h3>Group stability</h3>.*adjusted Rand index.*<b>[01]\.\d{3} and [01]\.\d{3}</b>", page)
+    assert all(f"id=g{v['group']}>" in page for v in verdicts(audit_run))
+
+
+def test_a_head_without_groups_gets_a_section_per_attributed_subset(run_copy):
+    _, run = run_copy
+    page = report(run, "--head", "logreg")
+    labels = {line.split(",")[-2] for line in (run.predictions / "logreg.proba.csv").read_text().splitlines()[1:]}
+    assert {f"<section class=group id=s{label}>" for label in labels} <= set(re.findall(r"<section[^>]*>", page))
+    assert "<th>group</th>" not in page and "<tr id=u0>" in page
+
+
+def test_a_report_with_nothing_to_attribute(run_copy):
+    _, run = run_copy
+    shutil.rmtree(run.predictions)
+    page = report(run)
+    assert "Nothing attributed" in page and "<section" not in page and "id=search" not in page
+    assert "<h2 id=validation>Validation</h2>" in page
+
+
+def test_file_names_are_escaped_and_a_row_costs_little(tmp_path):
+    names = ['<img src=x onerror="alert(1)">.png', "a&b'.png"] + [f"slice_{i:05d}.png" for i in range(9998)]
+    unknown = Unknown(names, np.arange(len(names)) % 4, np.full(len(names), 0.99), np.arange(len(names)) % 4,
+                      np.ones((len(names), 4)))
+    found = [Section(f"g{g}", f"Group {g}", np.flatnonzero(unknown.groups == g), np.array([g]), None, 0)
+             for g in range(4)]
+    table = images_table(unknown, found)
+    assert "<img src=x" not in table and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;.png" in table
+    assert "a&amp;b&#x27;.png" in table
+    assert len(table.encode()) / len(names) < 80  # 10,000 images: under a megabyte of table
+    html = section_html(found[0], unknown, two_real_images(), [1], tmp_path, Reading(), {})
+    assert 'title="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;.png"' in html and "<img src=x" not in html
+
+
+def two_real_images():
+    from ganprov.models.embeddings import Embeddings
+    return Embeddings(np.ones((2, 4)), ["real/t1/<b>.png", "real/t1/b.png"], np.array([1, 1]), np.zeros(2, bool),
+                      np.zeros((2, 1)))
+
+
+def test_thumbnails_stay_small(tmp_path):
+    from tiny_data import subset_image
+    subset_image(1, 0, 512, np.random.default_rng(0)).save(tmp_path / "big.png")
+    small = thumbnail(tmp_path / "big.png")
+    assert small.startswith(PNG) and len(small) < 8000  # 64 px, one grey channel
+    assert thumbnail(tmp_path / "missing.png") is None
+
+
+def test_writing_the_report_does_not_load_torch(run_copy):
+    _, run = run_copy
+    code = ("import sys; from ganprov.pipeline.report import write_report; "
+            f"write_report({str(run.path)!r}, 'fingerprint'); assert 'torch' not in sys.modules, 'torch loaded'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_gradcam_overlays_each_sampled_image_for_its_groups_subset(run_copy):
+    pytest.importorskip("pytorch_grad_cam")
+    from PIL import Image
+    _, run = run_copy
+    page = report(run, "--gradcam")
+    overlays = re.findall(r'<img alt="Grad-CAM [^"]*" src="data:image/png;base64,([^"]*)"', page)
+    assert len(overlays) == len(unknown_rows(run))  # 6 images: every one is in its group's sample
+    for source in overlays:  # the image as the network saw it (32 px), in colour
+        from io import BytesIO
+        image = Image.open(BytesIO(base64.b64decode(source)))
+        assert image.size == (32, 32) and image.mode == "RGB"
+    assert "Grad-CAM: where the backbone saw subset" in page
+
+
+def test_gradcam_without_the_package_is_one_line(run_copy, monkeypatch, capsys):
+    _, run = run_copy
+    monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)  # import fails as if not installed
+    assert main(["report", "--run", str(run.path), "--gradcam"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install grad-cam" in err
+
+
+def test_run_draws_gradcam_maps_only_where_grad_cam_is_installed(monkeypatch, capsys):
+    from ganprov.pipeline import run_all
+    monkeypatch.setattr(run_all.importlib.util, "find_spec", lambda name: None)
+    assert not run_all.gradcam_available()
+    assert "report without Grad-CAM" in capsys.readouterr().out
+    from ganprov.pipeline.cli import build_parser
+    options = ["run", "--data", "D", "--run", "R"]
+    assert build_parser().parse_args(options).gradcam and not build_parser().parse_args([*options, "--no-gradcam"]).gradcam
