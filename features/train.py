@@ -277,7 +277,7 @@ def train_both(settings: TrainSettings, run: RunFolder, resume: bool, force: boo
     """--train-on auto with labelled generated images: train on real and on real+generated, each in its own
     folder under RUN/candidates/ (resumable like any run), and copy the one with the better held-out generated
     accuracy into RUN (real on a tie: the paper's recipe)."""
-    folders = {choice: RunFolder(run.path / "candidates" / choice) for choice in ("real", "real+generated")}
+    folders = {choice: run.candidate(choice) for choice in ("real", "real+generated")}
     results = {choice: train(replace(settings, train_on=choice), folder.path, resume=resume, force=force)
                for choice, folder in folders.items()}
     best = max(results, key=lambda c: results[c]["best_acc"])  # max keeps the first of equals: real

@@ -60,11 +60,11 @@ def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list
             results.append(result)
             figure = plots.confusion_figure(result["confusion"], result["confusion_labels"],
                                             f"{name} on {set_name} (accuracy {result['accuracy']:.4f})")
-            plots.save(figure, run.evaluation / f"confusion_{name}_{set_name}.png")
+            plots.save(figure, run.confusion_plot(name, set_name))
     write_pca(run, file)
-    write_text(run.evaluation / "metrics.json", json.dumps(results, indent=2) + "\n")
+    write_text(run.metrics, json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"→ {run.evaluation / 'metrics.json'}")
+    print(f"→ {run.metrics}")
     return results
 
 
@@ -75,4 +75,4 @@ def write_pca(run: RunFolder, file: EmbeddingsFile) -> None:
             part = file.read(name)
             groups[name] = (part.embeddings, part.labels)
     plots.save(plots.pca_figure(groups, "PCA of real and generated embeddings, coloured by subset"),
-               run.evaluation / "pca.png")
+               run.pca_plot)

@@ -24,15 +24,6 @@ from ganprov.models.novelty import NoveltyGate
 from ganprov.models.persistence import load_head, read_sidecar, save_head, sidecar_path
 
 
-def head_path(run: RunFolder, name: str) -> Path:
-    return run.heads / f"{name}.joblib"
-
-
-def gate_path(run: RunFolder, fit_on: str) -> Path:
-    """In a folder of its own: `fitted_heads` lists every .joblib file in RUN/heads."""
-    return run.heads / "novelty" / f"{fit_on}.joblib"
-
-
 def fitted_heads(run: RunFolder) -> list[str]:
     """Names of the heads fitted in this run, registry order first; HeadError when there are none."""
     found = {p.stem for p in run.heads.glob("*.joblib")} if run.heads.is_dir() else set()
@@ -77,9 +68,9 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
             "n_train": n_train,
             "validation_accuracy": {c: r[0] for c, r in results.items()}, "validation_group": file.validation_group,
             "provenance": file.provenance, "seconds": round(time.perf_counter() - started, 3)}
-    save_head(head, head_path(run, name), info)
+    save_head(head, run.head(name), info)
     print(f"fitted {name} on {best} ({n_train} rows) in {info['seconds']:.2f} s; validation accuracy "
-          + ", ".join(f"{c} {a:.4f}" for c, (a, _, _) in results.items()) + f" → {head_path(run, name)}")
+          + ", ".join(f"{c} {a:.4f}" for c, (a, _, _) in results.items()) + f" → {run.head(name)}")
     return info
 
 
@@ -91,7 +82,7 @@ def embeddings_stamp(file: EmbeddingsFile) -> list[int]:
 
 def fit_gate(run: RunFolder, file: EmbeddingsFile, fit_on: str) -> None:
     """Fit and save the novelty gate for heads fit on `fit_on`, unless one was fitted on this very file."""
-    path = gate_path(run, fit_on)
+    path = run.novelty_gate(fit_on)
     info = {"fit_on": fit_on, "provenance": file.provenance, "embeddings": embeddings_stamp(file)}
     try:
         sidecar = read_sidecar(sidecar_path(path))
@@ -110,12 +101,12 @@ def load_gate(run: RunFolder, fit_on: str, file: EmbeddingsFile) -> NoveltyGate:
     if not len(file.validation().labels):
         raise HeadError(f"{file.path} has no held-out rows to calibrate the novelty gate on: --abstain needs them")
     fit_gate(run, file, fit_on)
-    return load_head(gate_path(run, fit_on), file.provenance)[0]
+    return load_head(run.novelty_gate(fit_on), file.provenance)[0]
 
 
 def load_run_head(run: RunFolder, name: str, file: EmbeddingsFile):
     """A fitted head, refused unless its sha256 checks out and it was fit on embeddings like `file`'s."""
-    path = head_path(run, name)
+    path = run.head(name)
     if not path.is_file():
         raise HeadError(f"no head {name!r} in {run.heads}: run `ganprov fit --run {run.path} --head {name}` first")
     head, sidecar = load_head(path, file.provenance)

@@ -70,7 +70,7 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
     result = attribute(run, name, file, abstain)
-    submission = run.predictions / f"{name}.csv"
+    submission = run.prediction(name)
     # Files matched by file name (the challenge's scorer; the report and benchmarks read NAME.proba.csv):
     # names verbatim, no spreadsheet-formula escaping.
     write_csv(submission, zip(result.names, result.labels.tolist()), escape_formulas=False)
@@ -80,12 +80,12 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
             zip(result.names, result.proba, result.labels.tolist()))
     if grouped:
         rows = (row + [group] for row, group in zip(rows, result.groups.tolist()))
-    write_csv(run.predictions / f"{name}.proba.csv", rows, header, escape_formulas=False)
+    write_csv(run.probabilities(name), rows, header, escape_formulas=False)
     if grouped:
-        write_text(run.predictions / f"{name}.groups.json",
+        write_text(run.groups(name),
                    json.dumps([asdict(v) for v in result.verdicts], indent=1) + "\n")
     undetermined = int(np.sum(result.labels == 0))
     note = f" in {len(result.verdicts)} generator group(s)" if grouped else ""
     note += f" ({undetermined} undetermined or abstained: label 0)" if undetermined or abstain is not None else ""
     print(f"{name}: {len(result.names)} unknown images attributed{note} → {submission}")
-    return submission, run.predictions / f"{name}.proba.csv"
+    return submission, run.probabilities(name)

@@ -74,7 +74,7 @@ def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
         parts.append("<h2>Generators in the unknown set</h2><p>Nothing attributed: no predictions for the unknown "
                      "set (no readable image in <code>generated_unknown/</code>, or <code>ganprov predict</code> "
                      "not run yet).</p>")
-    metrics = run.evaluation / "metrics.json"
+    metrics = run.metrics
     results = json.loads(metrics.read_text()) if metrics.is_file() else []
     parts.append(validation_section(file, head, default_head, results))
     if results:
@@ -86,7 +86,7 @@ def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
             log = list(csv.DictReader(handle))
         if log:
             parts.append("<h2>Training</h2>" + img_tag(plots.png_bytes(plots.training_figure(log)), "training curve"))
-    pca = run.evaluation / "pca.png"
+    pca = run.pca_plot
     if pca.is_file():
         parts.append("<h2>Embeddings</h2>" + img_tag(pca.read_bytes(), "PCA scatter"))
     parts.append("<h2>Settings</h2><table>" + "".join(

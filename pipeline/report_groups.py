@@ -47,7 +47,7 @@ class Section:
 
 def read_unknown(run: RunFolder, head: str, file: EmbeddingsFile) -> Unknown | None:
     """The head's predictions joined to the embeddings by file name; None when there are none."""
-    proba_csv = run.predictions / f"{head}.proba.csv"
+    proba_csv = run.probabilities(head)
     if "unknown" not in file.groups or not proba_csv.is_file():
         return None
     unknown = file.read("unknown")
@@ -70,7 +70,7 @@ def sections(run: RunFolder, head: str, unknown: Unknown) -> list[Section]:
     def sample(members: np.ndarray) -> np.ndarray:
         return np.sort(rng.choice(members, size=min(SAMPLE, len(members)), replace=False))
 
-    path = run.predictions / f"{head}.groups.json"
+    path = run.groups(head)
     if unknown.groups is not None and path.is_file():
         found = []
         for v in json.loads(path.read_text()):

@@ -12,7 +12,7 @@ from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.persistence import read_sidecar
 
 from .evaluate import evaluate
-from .heads import fit_head, head_path
+from .heads import fit_head
 from .predict import predict, unknown_count
 from .report import write_report
 
@@ -38,7 +38,7 @@ def gradcam_available() -> bool:
 
 def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile, params: dict) -> bool:
     """A head fitted (with --fit-on auto) on exactly these embeddings, with these options, needs no refit."""
-    sidecar = head_path(run, name).with_suffix(".json")
+    sidecar = run.head(name).with_suffix(".json")
     try:
         info = read_sidecar(sidecar)["info"]
     except (OSError, HeadError):  # missing or damaged: fit again, which writes a new one
@@ -74,7 +74,7 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
         for name in HEADS:
             predict(run.path, name)
         with atomic_path(run.submission) as temporary:
-            shutil.copyfile(run.predictions / f"{chosen}.csv", temporary)
+            shutil.copyfile(run.prediction(chosen), temporary)
         print(f"submission ({chosen}) → {run.submission}")
     else:  # the heads are still fitted and evaluated on the held-out images
         print("nothing to attribute: no readable image in generated_unknown/, so no predictions and no submission")

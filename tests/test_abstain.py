@@ -10,7 +10,6 @@ from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.novelty import NoveltyGate
 from ganprov.pipeline.cli import main
 from ganprov.pipeline.demo_data import write_demo_data
-from ganprov.pipeline.heads import gate_path
 from ganprov.pipeline.predict import attribute, unknown_filename
 
 
@@ -46,9 +45,9 @@ def refit_fails(monkeypatch):
 def test_the_first_abstain_fits_the_gate_and_later_ones_load_it(run_copy, monkeypatch):
     _, run = run_copy
     fit_on = json.loads((run.heads / "logreg.json").read_text())["info"]["fit_on"]
-    assert not gate_path(run, fit_on).exists()  # fitting heads leaves it to the first --abstain
+    assert not run.novelty_gate(fit_on).exists()  # fitting heads leaves it to the first --abstain
     assert main(["predict", "--run", str(run.path), "--head", "logreg", "--abstain"]) == 0
-    assert gate_path(run, fit_on).is_file()
+    assert run.novelty_gate(fit_on).is_file()
     file = EmbeddingsFile(run.embeddings)
     unknown = file.read("unknown")
     rows = unknown.with_residuals()[np.argsort([unknown_filename(p) for p in unknown.paths], kind="stable")]
