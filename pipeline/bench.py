@@ -329,7 +329,8 @@ def memory_child(spec: dict) -> dict:
     """In a fresh process: embed spec['n'] images (the same files listed over and over) as `ganprov embed`
     does, and report peak resident memory: this process's, and its largest decoding worker's."""
     from ganprov.features.checkpoint import load_model
-    from ganprov.features.embed import Work, file_stamps, provenance, write_embeddings
+    from ganprov.features.embed import embed_paths, provenance
+    from ganprov.features.image_list import ImageList
     from ganprov.core.run_folder import RunFolder
     from ganprov.features.train import pick_device
 
@@ -337,14 +338,15 @@ def memory_child(spec: dict) -> dict:
     model, meta = load_model(run.checkpoint)
     files, n = spec["files"], spec["n"]
     paths = tuple(files[i % len(files)] for i in range(n))
-    work = Work("real", paths, (1,) * n, np.zeros(n, dtype=bool), file_stamps(Path(spec["root"]), paths))
+    root = Path(spec["root"])
+    images = ImageList.stamped("real", root, paths, (1,) * n, np.zeros(n, dtype=bool))
     out = run.path / f"memory-{n}.h5"
     before = rss_mib("VmRSS")
     started = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):
-        summary = write_embeddings(model, Path(spec["root"]), [work], out, provenance(run.checkpoint, meta),
-                                   spec["image_size"], spec["batch_size"], spec["workers"],
-                                   pick_device(spec["device"]), strict=True)
+        summary = embed_paths(model, spec["image_size"], root, [images], out, provenance(run.checkpoint, meta),
+                              batch_size=spec["batch_size"], workers=spec["workers"],
+                              device=pick_device(spec["device"]), strict=True)
     seconds = time.perf_counter() - started
     out.unlink()
     return {"n": n, "peak_rss_mib": rss_mib("VmHWM"), "rss_before_mib": before,

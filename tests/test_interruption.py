@@ -307,31 +307,27 @@ def test_train_killed_after_epoch_one_resumes_to_the_uninterrupted_weights(runs_
 PROVENANCE = {"checkpoint_sha256": "0" * 64, "image_size": 32, "normalisation": "{}"}
 
 
-def partial_works():
-    from ganprov.features.embed import Work
+def partial_lists():
+    from ganprov.features.image_list import ImageList
 
     paths = tuple(f"real/t1/{i:03d}.png" for i in range(12))
-    return [Work("real", paths, (1,) * 12, np.zeros(12, bool), ("1:1",) * 12)]
+    return [ImageList("real", paths, (1,) * 12, np.zeros(12, bool), ("1:1",) * 12)]
 
 
 def write_batch(partial: Path, start: int, failed: int | None = None) -> None:
     """Resume the partial file and write files start..start+3 the way write_embeddings does, then close it."""
-    from ganprov.features.embed import RESIDUAL_DIM, append, open_partial
+    from ganprov.features.residual import RESIDUAL_DIM
+    from ganprov.features.store import add_batch, open_partial
 
-    works = partial_works()
-    handle = open_partial(partial, works, PROVENANCE, batch_size=4)
-    group, work = handle["real"], works[0]
+    lists = partial_lists()
+    handle = open_partial(partial, lists, PROVENANCE, batch_size=4)
+    paths = lists[0].paths
     rows = [r for r in range(start, start + 4) if r != failed]
-    append(group, "embeddings", np.full((len(rows), 512), start, np.float32))
-    append(group, "paths", [work.paths[r] for r in rows])
-    append(group, "labels", np.ones(len(rows), np.int32))
-    append(group, "heldout", np.zeros(len(rows), bool))
-    append(group, "residuals", np.full((len(rows), RESIDUAL_DIM), start, np.float16))
-    if failed is not None:
-        append(group, "skipped_paths", [work.paths[failed]])
-        append(group, "skipped_reasons", ["BadImage: broken"])
-    group.attrs["rows"] = group["embeddings"].shape[0]
-    group.attrs["files_done"] = int(group.attrs["files_done"]) + 4
+    add_batch(handle, "real", {"embeddings": np.full((len(rows), 512), start, np.float32),
+                               "paths": [paths[r] for r in rows], "labels": np.ones(len(rows), np.int32),
+                               "heldout": np.zeros(len(rows), bool),
+                               "residuals": np.full((len(rows), RESIDUAL_DIM), start, np.float16)},
+              [] if failed is None else [(paths[failed], "BadImage: broken")])
     handle.close()
 
 
@@ -352,7 +348,7 @@ def test_resume_clears_string_references_a_kill_mid_flush_left_past_the_counted_
     write_batch(partial, 4)
     write_batch(partial, 8)
     with h5py.File(partial, "r") as handle:
-        assert [p.decode() for p in handle["real/paths"][:]] == list(partial_works()[0].paths)
+        assert [p.decode() for p in handle["real/paths"][:]] == list(partial_lists()[0].paths)
         assert handle["real/embeddings"][:, 0].tolist() == [0] * 4 + [4] * 4 + [8] * 4
 
 
@@ -390,10 +386,10 @@ def hold_lock(partial: Path, seconds: float | None = None) -> subprocess.Popen:
 @LOCKED
 def test_resume_refuses_a_locked_partial_file_instead_of_deleting_it(tmp_path, monkeypatch):
     # A rerun that took the lock error for damage deleted the file and all its batches.
-    from ganprov.features import embed
-    from ganprov.features.embed import EmbeddingError
+    from ganprov.features import store
+    from ganprov.features.store import EmbeddingError
 
-    monkeypatch.setattr(embed, "LOCK_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(store, "LOCK_WAIT_SECONDS", 0.5)
     partial = tmp_path / "e.h5.partial"
     write_batch(partial, 0)
     holder = hold_lock(partial)
