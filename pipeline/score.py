@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from ganprov.core.atomic import CsvWriter, atomic_path, output_file
@@ -25,7 +24,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     from ganprov.features.embed import embed_paths, provenance
     from ganprov.features.image_list import ImageList
     from ganprov.features.train import pick_device
-    from ganprov.models.embeddings import EmbeddingsFile, inputs_for
+    from ganprov.models.embeddings import EmbeddingsFile
 
     from .heads import load_run_head
 
@@ -58,17 +57,14 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
         print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
     else:
         print(f"embedded {summary['embedded']} images ({summary['skipped']} skipped) in {summary['seconds']:.1f} s")
-    with h5py.File(embeddings_out, "r") as handle, atomic_path(out) as temporary:
-        group = handle["images"]
-        with open(temporary, "w", encoding="utf-8", newline="") as csv_file:
-            writer = CsvWriter(csv_file)
-            writer.writerow(["path", "label", "confidence"])
-            for start in range(0, group["embeddings"].shape[0], BLOCK_ROWS):
-                block = slice(start, start + BLOCK_ROWS)
-                labels, proba = fitted.attribute(inputs_for(fitted, group["embeddings"][block],
-                                                            group["residuals"][block]))
-                writer.writerows((path.decode(), label, f"{confidence:.6f}")
-                                 for path, label, confidence in zip(group["paths"][block], labels, proba.max(axis=1)))
-        scored = group["embeddings"].shape[0]
+    scored = 0
+    with atomic_path(out) as temporary, open(temporary, "w", encoding="utf-8", newline="") as csv_file:
+        writer = CsvWriter(csv_file)
+        writer.writerow(["path", "label", "confidence"])
+        for block in EmbeddingsFile(embeddings_out).blocks("images", BLOCK_ROWS):
+            labels, proba = fitted.attribute(block.inputs_for(fitted))
+            writer.writerows((path, label, f"{confidence:.6f}")
+                             for path, label, confidence in zip(block.paths, labels, proba.max(axis=1)))
+            scored += len(block.paths)
     print(f"scored {scored} files with {head} ({len(paths) - scored} unreadable, skipped) → {out}")
     return out
