@@ -2,7 +2,8 @@
 import json
 
 from ganprov.models import HEADS
-from ganprov.pipeline.bench import TARGETS, bench
+from ganprov.pipeline.bench import bench
+from ganprov.pipeline.bench.report import TARGETS
 from ganprov.pipeline.cli import build_parser
 
 
