@@ -1,6 +1,7 @@
 """Checkpoints: plain tensors and primitives only, so they load with torch.load(weights_only=True)."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -8,6 +9,7 @@ import torch
 from ganprov.core.atomic import atomic_path
 from .backbone import ProvenanceNet
 from ganprov.core.errors import GanprovError
+from ganprov.core.settings import TrainSettings
 
 
 # What train writes: checkpoint.pt holds CHECKPOINT_KEYS, last.pt all of RESUME_KEYS, and meta META_KEYS.
@@ -18,6 +20,12 @@ META_KEYS = ("subsets", "image_size", "weights_origin", "settings", "epoch", "be
 
 class CheckpointError(GanprovError):
     """A checkpoint that is missing, not ganprov's, or needs more than plain tensors to load."""
+
+
+def untrained_meta(subsets, settings: TrainSettings, weights_origin: str, regime: str) -> dict:
+    """The meta of a network before its first epoch: no validation accuracy yet."""
+    return {"subsets": list(subsets), "image_size": settings.image_size, "weights_origin": weights_origin,
+            "regime": regime, "settings": asdict(settings), "epoch": 0, "val_acc": -1.0, "best_acc": -1.0}
 
 
 def save(path: str | Path, model: ProvenanceNet, meta: dict, **extra) -> None:

@@ -224,8 +224,7 @@ def fit(settings: TrainSettings, run: RunFolder, layout: Layout, state: dict | N
     criterion = nn.CrossEntropyLoss(reduction="sum")
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=settings.amp and device.type == "cuda")
-    meta = {"subsets": list(layout.subsets), "image_size": settings.image_size, "weights_origin": origin,
-            "regime": layout.regime, "settings": asdict(settings), "epoch": 0, "val_acc": -1.0, "best_acc": -1.0}
+    meta = checkpoint.untrained_meta(layout.subsets, settings, origin, layout.regime)
     log: list[list] = []
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])

@@ -1,6 +1,7 @@
 """Reading an embeddings file (RUN/embeddings.h5) into numpy: all stage 2 ever reads. No torch here."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,15 @@ class EmbeddingsFile:
             g = handle[group]
             return Embeddings(g["embeddings"][:], [p.decode() for p in g["paths"][:]], g["labels"][:], g["heldout"][:],
                               g["residuals"][:])
+
+    def blocks(self, group: str, rows: int) -> Iterator[Embeddings]:
+        """The group `rows` rows at a time, in order: memory stays flat whatever the group's size."""
+        with h5py.File(self.path, "r") as handle:
+            g = handle[group]
+            for start in range(0, g["embeddings"].shape[0], rows):
+                block = slice(start, start + rows)
+                yield Embeddings(g["embeddings"][block], [p.decode() for p in g["paths"][block]], g["labels"][block],
+                                 g["heldout"][block], g["residuals"][block])
 
     def training(self, fit_on: str) -> Embeddings:
         """Labelled rows a head may learn from: never the held-out ones."""

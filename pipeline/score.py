@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from ganprov.core.atomic import CsvWriter, atomic_path, output_file
@@ -22,9 +21,10 @@ BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
 def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None, embeddings_out: str | None = None,
           batch_size: int = 64, workers: int = 2, device: str = "auto", strict: bool = False) -> Path:
     from ganprov.features.checkpoint import load_model
-    from ganprov.features.embed import StaleEmbeddings, Work, existing_matches, file_stamps, provenance, write_embeddings
+    from ganprov.features.embed import embed_paths, provenance
+    from ganprov.features.image_list import ImageList
     from ganprov.features.train import pick_device
-    from ganprov.models.embeddings import EmbeddingsFile, inputs_for
+    from ganprov.models.embeddings import EmbeddingsFile
 
     from .heads import load_run_head
 
@@ -49,34 +49,22 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     paths = tuple(list_images(images, images))
     if not paths:
         raise GanprovError(f"{images} holds no PNG, JPEG, TIFF or BMP files")
-    work = Work("images", paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool), file_stamps(images, paths))
-
-    def embed_images() -> None:
-        if existing_matches(embeddings_out, [work], prov):
-            print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
-            return
-        summary = write_embeddings(model, images, [work], embeddings_out, prov, int(meta["image_size"]),
-                                   batch_size, workers, pick_device(device), strict)
+    image_list = ImageList.stamped("images", images, paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
+    summary = embed_paths(model, int(meta["image_size"]), images, [image_list], embeddings_out, prov,
+                          batch_size=batch_size, workers=workers, device=pick_device(device), strict=strict,
+                          redo_stale=True)  # a cache of other images under these names (last month's batch)
+    if summary is None:
+        print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
+    else:
         print(f"embedded {summary['embedded']} images ({summary['skipped']} skipped) in {summary['seconds']:.1f} s")
-
-    try:
-        embed_images()
-    except StaleEmbeddings:  # a cache of other images under these names (last month's batch): redo it
-        print(f"{embeddings_out} holds embeddings of other images or another checkpoint; embedding these again")
-        for stale in (embeddings_out, embeddings_out.with_name(embeddings_out.name + ".partial")):
-            stale.unlink(missing_ok=True)
-        embed_images()
-    with h5py.File(embeddings_out, "r") as handle, atomic_path(out) as temporary:
-        group = handle["images"]
-        with open(temporary, "w", encoding="utf-8", newline="") as csv_file:
-            writer = CsvWriter(csv_file)
-            writer.writerow(["path", "label", "confidence"])
-            for start in range(0, group["embeddings"].shape[0], BLOCK_ROWS):
-                block = slice(start, start + BLOCK_ROWS)
-                labels, proba = fitted.attribute(inputs_for(fitted, group["embeddings"][block],
-                                                            group["residuals"][block]))
-                writer.writerows((path.decode(), label, f"{confidence:.6f}")
-                                 for path, label, confidence in zip(group["paths"][block], labels, proba.max(axis=1)))
-        scored = group["embeddings"].shape[0]
+    scored = 0
+    with atomic_path(out) as temporary, open(temporary, "w", encoding="utf-8", newline="") as csv_file:
+        writer = CsvWriter(csv_file)
+        writer.writerow(["path", "label", "confidence"])
+        for block in EmbeddingsFile(embeddings_out).blocks("images", BLOCK_ROWS):
+            labels, proba = fitted.attribute(block.inputs_for(fitted))
+            writer.writerows((path, label, f"{confidence:.6f}")
+                             for path, label, confidence in zip(block.paths, labels, proba.max(axis=1)))
+            scored += len(block.paths)
     print(f"scored {scored} files with {head} ({len(paths) - scored} unreadable, skipped) → {out}")
     return out

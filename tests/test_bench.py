@@ -1,11 +1,20 @@
-"""`ganprov bench` on a tiny input: every stage runs and reports; speed is never asserted."""
+"""`ganprov bench` on a tiny input: every stage runs and reports; speed is never asserted. The pieces alone,
+on made-up numbers, where that is cheap."""
 import json
 
+import pytest
+
+from ganprov.core.errors import GanprovError
 from ganprov.models import HEADS
-from ganprov.pipeline.bench import TARGETS, bench
+from ganprov.pipeline.bench import bench
+from ganprov.pipeline.bench.memory import MemoryProcess
+from ganprov.pipeline.bench.report import TARGETS, ratios_and_targets, table
+from ganprov.pipeline.bench.spec import BenchSpec, default_n
+from ganprov.pipeline.bench.synthetic import SUBSETS, synthetic_images, synthetic_run
 from ganprov.pipeline.cli import build_parser
 
 
+@pytest.mark.slow
 def test_bench_reports_every_stage(tmp_path, capsys):
     out = tmp_path / "bench.json"
     result = bench(image_size=32, n=32, heads_n=500, heads_predict_n=200, source_size=48, memory_n=(32, 96),
@@ -34,3 +43,75 @@ def test_cli_parses_bench_options():
                                       "--json", "b.json"])
     assert (args.image_size, args.n, args.device, args.json, args.heads_n) == (224, 128, "cpu", "b.json", 25000)
     assert args.func.__name__ == "cmd_bench"
+
+
+def test_spec_fills_in_its_defaults_and_refuses_too_little():
+    spec = BenchSpec(image_size=224, heads_n=300)
+    assert (spec.n, spec.heads_predict_n, spec.memory_n) == (default_n(224), 300, (2000, 20000))
+    assert spec.baseline_environment and BenchSpec(n=7, baseline_environment={}).baseline_environment == {}
+    assert default_n(64) == 2048 and default_n(1024) == 4 * 64  # at least four batches
+    for wrong in ({"n": 0}, {"heads_n": len(SUBSETS) - 1}, {"memory_n": (10,)}):
+        with pytest.raises(GanprovError, match="need n >= 1"):
+            BenchSpec(**wrong)
+
+
+def stage(rate: float) -> dict:
+    return {"images": 64, "seconds": 64 / rate, "images_per_s": rate}
+
+
+def memory(peak: float) -> dict:
+    return {"rss_before_mib": 100.0, "peak_rss_mib": peak, "workers_peak_rss_mib": 50.0, "seconds": 1.0}
+
+
+def made_up_result(memory_growth: float, torchrun: bool) -> dict:
+    """A result as run_stages leaves it, with chosen rates: embed 100 img/s, backbone 80, paper loop 50."""
+    stages = {"backbone_only": stage(80), "embed": stage(100) | {"setup_seconds": 0.5}, "paper_loop": stage(50)}
+    if torchrun:
+        stages["embed_torchrun"] = stage(120) | {"processes": 2}
+    return {"image_size": 32, "source_size": 48, "n": 64, "heads_n": 500, "heads_predict_n": 200, "workers": 1,
+            "memory_n": [10, 20], "memory_image_size": 16, "baseline_torch_threads": 2, "stages": stages,
+            "heads": {"logreg": {"columns": 512, "fit_seconds": 1.0, "predict_seconds": 0.5, "seconds": 1.5}},
+            "memory": {"10": memory(200.0), "20": memory(200.0 * memory_growth)},
+            "environment": {"device": "cpu", "cpu_count": 2, "torch_threads": 2, "torch_interop_threads": 2,
+                            "workers": 1, "batch_size": 64, "load_average": [0.5, 0.4, 0.3], "torch": "2",
+                            "thread_env": {}},
+            "load_average_end": [0.6, 0.5, 0.4], "others_cpu_share": 0.02}
+
+
+def test_ratios_are_checked_against_the_targets_and_tabled():
+    result = made_up_result(memory_growth=1.0, torchrun=True)
+    result["ratios"], result["targets"] = ratios_and_targets(result)
+    assert result["ratios"]["embed / backbone-only"] == pytest.approx(1.25)
+    assert result["ratios"]["embed, torchrun / paper loop"] == pytest.approx(2.4)
+    assert set(result["targets"]) == set(TARGETS) and all(t["met"] for t in result["targets"].values())
+    printed = table(result)
+    assert "all targets met" in printed and "embed, torchrun × 2" in printed and "2% of the 2 CPUs" in printed
+
+    result = made_up_result(memory_growth=1.5, torchrun=False)  # one process: no torchrun targets
+    result["ratios"], result["targets"] = ratios_and_targets(result)
+    assert set(result["targets"]) == set(TARGETS) - {"embed, torchrun / backbone-only", "embed, torchrun / paper loop"}
+    assert not result["targets"]["memory 2nd / 1st"]["met"]
+    assert table(result).endswith("targets NOT met: memory 2nd / 1st\nother processes used 2% of the 2 CPUs "
+                                  "during this bench")
+
+
+def test_synthetic_inputs_are_an_audit_layout_and_a_loadable_run(tmp_path):
+    from ganprov.core.layout import discover
+    from ganprov.core.run_folder import RunFolder
+    from ganprov.features.checkpoint import load_model
+
+    paths = synthetic_images(tmp_path / "data", 12, 16, distinct=5)
+    assert paths == sorted(paths) and len(paths) == 12
+    assert list(discover(tmp_path / "data").subsets) == list(SUBSETS)
+    synthetic_run(tmp_path / "run", image_size=16)
+    _, meta = load_model(RunFolder(tmp_path / "run").checkpoint)
+    assert (meta["subsets"], meta["image_size"], meta["epoch"], meta["regime"]) == (list(SUBSETS), 16, 0, "audit")
+
+
+def test_the_memory_stages_fresh_interpreter_starts_from_the_package():
+    # `python -m ganprov.pipeline.bench`: the entry point the memory stage starts and waits on.
+    process = MemoryProcess()
+    try:
+        process.wait_ready()
+    finally:
+        process.close()

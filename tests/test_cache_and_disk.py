@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ganprov.core import disk
-from ganprov.features import embed as embed_module
+from ganprov.features import store
 from ganprov.features.embed import EmbeddingError, StaleEmbeddings, embed
 from ganprov.core.run_folder import RunFolder
 from ganprov.pipeline.cli import main
@@ -98,7 +98,7 @@ def test_a_disk_that_fills_mid_write_stops_in_one_line_and_the_rerun_resumes(run
     reference = run.path.parent / "reference"
     shutil.copytree(run.path, reference)
     embed(data, reference, batch_size=4, workers=0)
-    real_append, calls = embed_module.append, []
+    real_append, calls = store.append, []
 
     def append_until_full(*args):
         calls.append(1)
@@ -106,11 +106,11 @@ def test_a_disk_that_fills_mid_write_stops_in_one_line_and_the_rerun_resumes(run
             raise OSError(errno.ENOSPC, "No space left on device")
         real_append(*args)
 
-    monkeypatch.setattr(embed_module, "append", append_until_full)
+    monkeypatch.setattr(store, "append", append_until_full)
     capsys.readouterr()
     assert main(["embed", "--data", str(data), "--run", str(run.path), "--workers", "0", "--batch-size", "4"]) == 2
     assert "no space left on device" in capsys.readouterr().err
-    monkeypatch.setattr(embed_module, "append", real_append)
+    monkeypatch.setattr(store, "append", real_append)
     summary = embed(data, run.path, batch_size=4, workers=0)  # no --force: two batches were kept
     assert summary["embedded"] == sum(len(rows(reference / "embeddings.h5", g)) for g in ("real", "generated", "unknown")) - 8
     for group in ("real", "generated", "unknown"):

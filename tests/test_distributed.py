@@ -14,7 +14,9 @@ import torch
 
 from ganprov.features import distributed
 from ganprov.features.backbone import build_model
-from ganprov.features.embed import DATASETS, Work, layout_works, provenance, shard_path, write_embeddings
+from ganprov.features.embed import layout_lists, provenance, write_embeddings
+from ganprov.features.image_list import ImageList
+from ganprov.features.store import DATASETS, shard_path
 from ganprov.features.checkpoint import load_model
 from ganprov.core.run_folder import RunFolder
 from tiny_data import make_data
@@ -46,13 +48,13 @@ def read_log(run: Path) -> list[dict]:
 
 def test_shares_are_whole_batches_that_concatenate_to_the_list():
     for n in (0, 1, 7, 64, 65, 200):
-        work = Work("real", tuple(f"{i}.png" for i in range(n)), tuple(range(n)), np.arange(n) % 2 == 0,
-                    tuple(f"{i}:0" for i in range(n)))
+        images = ImageList("real", tuple(f"{i}.png" for i in range(n)), tuple(range(n)), np.arange(n) % 2 == 0,
+                           tuple(f"{i}:0" for i in range(n)))
         for size in (1, 2, 3, 5):
-            shares = [work.share(distributed.World(rank, size), 16) for rank in range(size)]
-            assert sum((share.paths for share in shares), ()) == work.paths
-            assert sum((share.stamps for share in shares), ()) == work.stamps
-            assert np.array_equal(np.concatenate([share.heldout for share in shares]), work.heldout)
+            shares = [images.share(distributed.World(rank, size), 16) for rank in range(size)]
+            assert sum((share.paths for share in shares), ()) == images.paths
+            assert sum((share.stamps for share in shares), ()) == images.stamps
+            assert np.array_equal(np.concatenate([share.heldout for share in shares]), images.heldout)
             starts = np.cumsum([0] + [len(share.paths) for share in shares[:-1]])
             assert all(start % 16 == 0 for start in starts)
 
@@ -153,13 +155,13 @@ def test_torchrun_embed_equals_one_process_and_resumes_per_shard(trained_run, tm
     # Rank 1's shard finished before an interruption: the rerun embeds rank 0's share only.
     out = runs["resumed"] / "embeddings.h5"
     model, meta = load_model(runs["resumed"] / "checkpoint.pt")
-    root, works = layout_works(data, int(meta["settings"]["seed"]))
+    root, lists = layout_lists(data, int(meta["settings"]["seed"]))
     rank1 = distributed.World(1, 2)
-    write_embeddings(model, root, [work.share(rank1, 4) for work in works], shard_path(out, rank1),
+    write_embeddings(model, root, [images.share(rank1, 4) for images in lists], shard_path(out, rank1),
                      provenance(runs["resumed"] / "checkpoint.pt", meta), int(meta["image_size"]), batch_size=4,
                      workers=0, device=torch.device("cpu"), strict=False, progress=False)
     result = launch("embed", "--run", str(runs["resumed"]), *options, processes=2)
-    rank0_files = sum(len(work.share(distributed.World(0, 2), 4).paths) for work in works)
+    rank0_files = sum(len(images.share(distributed.World(0, 2), 4).paths) for images in lists)
     assert f"embedded {rank0_files} images" in result.stdout
     equal_files(runs["one"] / "embeddings.h5", out)
 

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from ganprov.features import embed as embed_module
+from ganprov.features import store
 from ganprov.core.digest import sha256_of
 from ganprov.features.embed import EmbeddingError, embed
 from ganprov.core.layout import discover
@@ -73,7 +73,7 @@ def test_interrupted_run_resumes_to_the_same_file(trained_run, tmp_path, monkeyp
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     (copy / "embeddings.h5").unlink()
-    real_append, calls = embed_module.append, []
+    real_append, calls = store.append, []
 
     def append_then_die(*args):
         calls.append(1)
@@ -81,11 +81,11 @@ def test_interrupted_run_resumes_to_the_same_file(trained_run, tmp_path, monkeyp
             raise KeyboardInterrupt
         real_append(*args)
 
-    monkeypatch.setattr(embed_module, "append", append_then_die)
+    monkeypatch.setattr(store, "append", append_then_die)
     with pytest.raises(KeyboardInterrupt):
         embed(data, copy, batch_size=4, workers=0)
     assert not (copy / "embeddings.h5").exists() and (copy / "embeddings.h5.partial").exists()
-    monkeypatch.setattr(embed_module, "append", real_append)
+    monkeypatch.setattr(store, "append", real_append)
     summary = embed(data, copy, batch_size=4, workers=0)
     finished_batches = (fail_at - 1) // APPENDS_PER_BATCH
     assert summary["embedded"] == sum(len(g["paths"]) for g in expected.values()) - 4 * finished_batches
