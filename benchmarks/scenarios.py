@@ -55,8 +55,10 @@ def generator_ari(run: Path, data: Path, added: Path) -> float:
         return hashlib.sha256(np.asarray(Image.open(path).convert("L")).tobytes()).hexdigest()
 
     theirs = {digest(p) for p in added.glob("*.png")}
-    truth = dict(csv.reader(open(f"{data}.truth.csv")))
-    rows = list(csv.DictReader(open(run / "predictions" / "fingerprint.proba.csv")))
+    with open(f"{data}.truth.csv") as handle:
+        truth = dict(csv.reader(handle))
+    with open(run / "predictions" / "fingerprint.proba.csv") as handle:
+        rows = list(csv.DictReader(handle))
     generators = [-1 if digest(data / "generated_unknown" / r["filename"]) in theirs else int(truth[r["filename"]])
                   for r in rows]
     return float(adjusted_rand_score(generators, [int(r["group"]) for r in rows]))

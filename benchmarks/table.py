@@ -6,6 +6,7 @@ recipe in the audit regime, the previous default in the challenge regime) beside
 """
 import argparse
 import json
+from pathlib import Path
 
 
 def main():
@@ -14,7 +15,7 @@ def main():
     a = ap.parse_args()
     rows = {}
     for path in a.results:
-        for line in open(path):
+        for line in Path(path).read_text().splitlines():
             r = json.loads(line)
             rows.setdefault((r["bench"], r["regime"], r["scenario"]), {})[r["head"]] = r  # a rerun replaces
     print("| data | regime | scenario | n | logreg: accuracy | wrong | **fingerprint: accuracy** | wrong "

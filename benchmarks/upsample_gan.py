@@ -39,7 +39,9 @@ def train(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
     size = x.shape[-1]
     G, D = generator(size, nz), discriminator(size)
 
-    def shift(t, s=max(6, size // 10)):
+    margin = max(6, size // 10)
+
+    def shift(t, s=margin):
         t = F.pad(t, (s, s, s, s), value=-1)
         i, j = torch.randint(0, 2 * s + 1, (2,))
         return t[:, :, i:i + size, j:j + size]
@@ -50,9 +52,13 @@ def train(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
         real = x[torch.randint(0, len(x), (64,))]
         fake = G(torch.randn(64, nz))
         lD = F.relu(1 - D(shift(real))).mean() + F.relu(1 + D(shift(fake.detach()))).mean()
-        oD.zero_grad(); lD.backward(); oD.step()
+        oD.zero_grad()
+        lD.backward()
+        oD.step()
         lG = -D(shift(fake)).mean()
-        oG.zero_grad(); lG.backward(); oG.step()
+        oG.zero_grad()
+        lG.backward()
+        oG.step()
     G.eval()
     return lambda n: G(torch.randn(n, nz))
 

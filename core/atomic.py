@@ -14,7 +14,6 @@ from pathlib import Path
 from .disk import out_of_space, space_error
 from .errors import GanprovError
 
-
 # Text cells a spreadsheet runs as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@")
 

@@ -156,11 +156,12 @@ def image_files(folder: Path, root: Path, slice_axis: int = 2) -> dict[str, str]
         walked.add(real_dir)
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and real_path(Path(dirpath, d), real_dir)]
         for name in filenames:
-            if not name.startswith(".") and is_image_name(name):
-                if real := real_path(Path(dirpath, name), real_dir):
-                    relative = utf8_path(Path(dirpath, name).relative_to(root).as_posix())
-                    for item in volumes.items(Path(real), relative, slice_axis):
-                        found[item] = real + item[len(relative):]
+            if name.startswith(".") or not is_image_name(name):
+                continue
+            if real := real_path(Path(dirpath, name), real_dir):
+                relative = utf8_path(Path(dirpath, name).relative_to(root).as_posix())
+                for item in volumes.items(Path(real), relative, slice_axis):
+                    found[item] = real + item[len(relative):]
     if skipped:
         warn(f"skipped {len(skipped)} symlink(s) under {folder}: {skipped[0]}"
              + (f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""))

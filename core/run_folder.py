@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from .atomic import write_text
 
@@ -49,7 +50,7 @@ class RunFolder:
     submission = property(lambda self: self.path / "submission.csv")
     scores = property(lambda self: self.path / "scores")
 
-    def candidate(self, train_on: str) -> "RunFolder":
+    def candidate(self, train_on: str) -> RunFolder:
         """The run `train --train-on auto` trains on `train_on` images, before the better is copied up."""
         return RunFolder(self.path / "candidates" / train_on)
 

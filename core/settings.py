@@ -122,7 +122,7 @@ class TrainSettings:
                 raise SettingsError(f"{name} {error}") from None
 
     @classmethod
-    def from_config(cls, values: dict) -> "TrainSettings":
+    def from_config(cls, values: dict) -> TrainSettings:
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 

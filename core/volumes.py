@@ -30,6 +30,11 @@ class Reading:
     window: str = "file"
     slice_axis: int = 2
 
+    @classmethod
+    def of(cls, settings: dict) -> Reading:
+        """The reading a run was trained with (its settings; runs from before DICOM support read the default)."""
+        return cls(settings.get("window", "file"), int(settings.get("slice_axis", 2)))
+
 
 def parse_window(window: str) -> tuple[float, float] | None:
     """(center, width) for a preset or "C,W"; None for "file". ValueError with the accepted forms otherwise."""

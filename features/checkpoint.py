@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 
 from ganprov.core.atomic import atomic_path
-from .backbone import ProvenanceNet
 from ganprov.core.errors import GanprovError
 from ganprov.core.settings import TrainSettings
 
+from .backbone import ProvenanceNet
 
 # What train writes: checkpoint.pt holds CHECKPOINT_KEYS, last.pt all of RESUME_KEYS, and meta META_KEYS.
 CHECKPOINT_KEYS = ("model", "meta")

@@ -17,7 +17,6 @@ import torch.distributed._functional_collectives as functional  # torch's advice
 from torch import nn
 
 
-
 @dataclass(frozen=True)
 class World:
     rank: int = 0

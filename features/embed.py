@@ -24,6 +24,7 @@ from ganprov.core.disk import out_of_space, require_space, space_error
 from ganprov.core.layout import discover, refuse_run_inside
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.schema import EMBEDDING_DIM
+from ganprov.core.volumes import Reading
 
 from . import distributed, store
 from .backbone import IMAGENET_MEAN, IMAGENET_STD, for_inference
@@ -57,7 +58,8 @@ def provenance(checkpoint_path: Path, meta: dict) -> dict:
 
 @torch.inference_mode()
 def write_embeddings(model, root: Path, lists: list[ImageList], out: Path, prov: dict, image_size: int,
-                     batch_size: int, workers: int, device: torch.device, strict: bool, progress: bool = True) -> dict:
+                     batch_size: int, workers: int, device: torch.device, strict: bool, progress: bool = True,
+                     reading: Reading = Reading()) -> dict:
     """Embed every list into `out` (atomically, via out.partial); return counts for the summary."""
     partial = store.partial_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,7 @@ def write_embeddings(model, root: Path, lists: list[ImageList], out: Path, prov:
             todo = range(done, len(image_list.paths))
             if not len(todo):
                 continue
-            dataset = ImageFiles(root, image_list.paths, image_list.labels, image_size, residuals=True)
+            dataset = ImageFiles(root, image_list.paths, image_list.labels, image_size, residuals=True, reading=reading)
             data = torch.utils.data.DataLoader(
                 torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
                 collate_fn=collate, pin_memory=device.type == "cuda")
@@ -114,10 +116,11 @@ def write_embeddings(model, root: Path, lists: list[ImageList], out: Path, prov:
 
 
 def embed_share(model, root: Path, lists: list[ImageList], out: Path, prov: dict, image_size: int, batch_size: int,
-                workers: int, device: torch.device, strict: bool, world: distributed.World) -> dict:
+                workers: int, device: torch.device, strict: bool, world: distributed.World,
+                reading: Reading = Reading()) -> dict:
     """One process: embed everything into `out`. Several: this one's share into its shard, then rank 0
     combines the shards; the counts returned are the totals over all processes."""
-    options = dict(image_size=image_size, workers=workers, device=device, strict=strict)
+    options = dict(image_size=image_size, workers=workers, device=device, strict=strict, reading=reading)
     if world.size == 1:
         return write_embeddings(model, root, lists, out, prov, batch_size=batch_size, **options)
     started = time.perf_counter()
@@ -140,14 +143,15 @@ def embed_share(model, root: Path, lists: list[ImageList], out: Path, prov: dict
 
 def embed_paths(model, image_size: int, root: Path, lists: list[ImageList], out: Path, prov: dict, *,
                 batch_size: int, workers: int, device: torch.device, strict: bool,
-                world: distributed.World = distributed.World(), force: bool = False,
-                redo_stale: bool = False) -> dict | None:
+                world: distributed.World | None = None, force: bool = False,
+                redo_stale: bool = False, reading: Reading = Reading()) -> dict | None:
     """Turn the image files of `lists` (paths under `root`) into the finished embeddings file `out`: the
     counts of the work done ({"embedded", "skipped", "seconds"}, totals over all processes), or None when
     `out` was already complete for these images and this checkpoint. A partial file is resumed, a damaged
     one redone; one made from other inputs is refused (StaleEmbeddings), or with `redo_stale` (one process
     only) deleted and redone. `force` deletes every earlier file first. Under torchrun (`world`) each
     process embeds its share and rank 0 combines them."""
+    world = world or distributed.World()  # one process unless told otherwise
     if force and world.is_main:
         store.discard(out)
         shutil.rmtree(store.shard_path(out, world).parent, ignore_errors=True)
@@ -155,7 +159,8 @@ def embed_paths(model, image_size: int, root: Path, lists: list[ImageList], out:
 
     def reuse_or_embed() -> dict | None:
         if not store.existing_matches(out, lists, prov):
-            return embed_share(model, root, lists, out, prov, image_size, batch_size, workers, device, strict, world)
+            return embed_share(model, root, lists, out, prov, image_size, batch_size, workers, device, strict, world,
+                               reading)
         if world.is_main and "data_root" in prov:  # the same images elsewhere: point the report at them
             store.update_attribute(out, "data_root", prov["data_root"])
         return None
@@ -170,10 +175,10 @@ def embed_paths(model, image_size: int, root: Path, lists: list[ImageList], out:
         return reuse_or_embed()
 
 
-def layout_lists(data: str | os.PathLike, seed: int, subsets=None) -> tuple[Path, list[ImageList]]:
+def layout_lists(data: str | os.PathLike, seed: int, subsets=None, slice_axis: int = 2) -> tuple[Path, list[ImageList]]:
     """The data folder's root and its splits as image lists; refused when its subsets are not `subsets` (the
     checkpoint's), whose labels the heads would not know."""
-    layout = discover(data)
+    layout = discover(data, slice_axis)
     if subsets is not None and list(layout.subsets) != [int(s) for s in subsets]:
         raise EmbeddingError(f"{layout.root} holds subsets {list(layout.subsets)}, but the checkpoint was trained on "
                              f"{[int(s) for s in subsets]}: embed the data it was trained on, or train a run on this data")
@@ -198,14 +203,16 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
     run = RunFolder(run_dir)
     refuse_run_inside(data, run.path)
     model, meta = load_model(run.checkpoint)
-    root, lists = layout_lists(data, int(meta["settings"]["seed"]), meta["subsets"])
+    reading = Reading.of(meta["settings"])  # DICOM and NIfTI read as in training
+    root, lists = layout_lists(data, int(meta["settings"]["seed"]), meta["subsets"], reading.slice_axis)
     # Where the images are, for the report's thumbnails; not part of the cache key (moved data is the same data).
     prov = provenance(run.checkpoint, meta) | {"data_root": str(root.resolve())}
     world = distributed.world()
     torch_device = world.device(pick_device(device))
     distributed.start(torch_device)
     summary = embed_paths(model, int(meta["image_size"]), root, lists, run.embeddings, prov, batch_size=batch_size,
-                          workers=workers, device=torch_device, strict=strict, world=world, force=force)
+                          workers=workers, device=torch_device, strict=strict, world=world, force=force,
+                          reading=reading)
     if world.is_main:
         if summary is None:
             print(f"{run.embeddings} is complete for these images and this checkpoint; nothing to do")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ganprov.core import volumes
+
 from . import distributed
 
 
@@ -23,7 +25,7 @@ class ImageList:
 
     @classmethod
     def stamped(cls, name: str, root: Path, paths: tuple[str, ...], labels: tuple[int, ...],
-                heldout: np.ndarray) -> "ImageList":
+                heldout: np.ndarray) -> ImageList:
         """The list with each file's stamp taken now."""
         return cls(name, paths, labels, heldout, file_stamps(root, paths))
 
@@ -33,7 +35,7 @@ class ImageList:
         replaced image, next month's batch) make an embeddings file stale instead of silently reused."""
         return hashlib.sha256("\n".join(f"{p}\t{s}" for p, s in zip(self.paths, self.stamps)).encode()).hexdigest()
 
-    def share(self, world: distributed.World, batch_size: int) -> "ImageList":
+    def share(self, world: distributed.World, batch_size: int) -> ImageList:
         """This process's contiguous run of whole batches: every image lands in the batch it would have
         in one process, and the shards, concatenated in rank order, give back the whole list."""
         batches = -(-len(self.paths) // batch_size)
@@ -47,7 +49,7 @@ def file_stamps(root: Path, paths) -> tuple[str, ...]:
     stamps = []
     for path in paths:
         try:
-            info = os.stat(root / path)
+            info = os.stat(root / volumes.split_item(path)[0])  # a DICOM frame or NIfTI slice: its file
         except OSError:  # vanished since it was listed: decoding will skip it with the reason
             stamps.append("missing")
         else:

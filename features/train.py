@@ -22,15 +22,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import checkpoint, distributed
 from ganprov.core.atomic import atomic_path, write_csv
-from .augment import identity_preserving
-from .backbone import build_model
 from ganprov.core.errors import GanprovError
-from .images import ImageFiles, collate
 from ganprov.core.layout import Layout, discover, refuse_run_inside
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.settings import TrainSettings
+
+from . import checkpoint, distributed
+from .augment import identity_preserving
+from .backbone import build_model
+from .images import ImageFiles, collate
 
 # Settings that must not change between an interrupted run and its --resume.
 FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "augment")
@@ -292,7 +293,7 @@ def train_both(settings: TrainSettings, run: RunFolder, resume: bool, force: boo
         run.write_config("train", chosen.read_config()["train"] | {
             "train_on_requested": "auto",
             "candidates_val_acc": json.dumps({c: round(r["best_acc"], 6) for c, r in results.items()})})
-        print(f"--train-on auto: best held-out generated accuracy "
+        print("--train-on auto: best held-out generated accuracy "
               + ", ".join(f"{c} {r['best_acc']:.4f}" for c, r in results.items()) + f" → {best} kept in {run.path}")
     world.barrier()
     return results[best]

@@ -12,7 +12,6 @@ from ganprov.core import schema
 from ganprov.core.errors import GanprovError
 
 
-
 @dataclass(frozen=True)
 class Embeddings:
     """One group of the file: N×512 embeddings with their paths, subset labels, held-out flags and noise
@@ -23,7 +22,7 @@ class Embeddings:
     heldout: np.ndarray
     residuals: np.ndarray
 
-    def rows(self, mask: np.ndarray) -> "Embeddings":
+    def rows(self, mask: np.ndarray) -> Embeddings:
         return Embeddings(self.embeddings[mask], [p for p, m in zip(self.paths, mask) if m],
                           self.labels[mask], self.heldout[mask], self.residuals[mask])
 

@@ -24,7 +24,6 @@ from ganprov.core.schema import MATCHING_KEYS
 from .errors import HeadError
 
 
-
 def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
 

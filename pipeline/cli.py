@@ -9,8 +9,20 @@ from pathlib import Path
 import ganprov
 from ganprov.core.errors import GanprovError
 from ganprov.core.schema import FIT_ON
-from ganprov.core.settings import (TRAIN_ON, TrainSettings, axis, device_name, fraction, non_negative_int,
-                                   pixel_size, positive_float, positive_int, seed_int, whole_number, window_choice)
+from ganprov.core.settings import (
+    TRAIN_ON,
+    TrainSettings,
+    axis,
+    device_name,
+    fraction,
+    non_negative_int,
+    pixel_size,
+    positive_float,
+    positive_int,
+    seed_int,
+    whole_number,
+    window_choice,
+)
 from ganprov.core.volumes import PRESETS
 
 DEFAULTS = TrainSettings(data="")
@@ -126,9 +138,10 @@ def cmd_fit(args) -> None:
 
 
 def cmd_predict(args) -> None:
+    from ganprov.core.run_folder import RunFolder
+
     from .heads import fitted_heads
     from .predict import predict
-    from ganprov.core.run_folder import RunFolder
     for name in (fitted_heads(RunFolder(args.run)) if args.head == "all" else [args.head]):
         predict(args.run, name, abstain=args.abstain)
 
@@ -139,10 +152,10 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .report import write_report
     from ganprov.core.run_folder import RunFolder
     from ganprov.models.embeddings import EmbeddingsFile
 
+    from .report import write_report
     from .run_all import default_head
     write_report(args.run, args.head or default_head(EmbeddingsFile(RunFolder(args.run).embeddings)),
                  gradcam=args.gradcam)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import inspect
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ganprov.core.digest import sha256_of
 from ganprov.core.run_folder import RunFolder
-from ganprov.models import HEADS, HeadError, make_head
 from ganprov.core.schema import FIT_ON
+from ganprov.models import HEADS, HeadError, make_head
 from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.novelty import NoveltyGate
 from ganprov.models.persistence import load_head, read_sidecar, save_head, sidecar_path

@@ -14,6 +14,7 @@ from ganprov.core.atomic import CsvWriter, atomic_path, output_file
 from ganprov.core.errors import GanprovError
 from ganprov.core.layout import list_images
 from ganprov.core.run_folder import RunFolder
+from ganprov.core.volumes import Reading
 
 BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
 
@@ -46,13 +47,15 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     model, meta = load_model(run.checkpoint)
     prov = provenance(run.checkpoint, meta)
     fitted, _ = load_run_head(run, head, EmbeddingsFile(run.embeddings))  # refuse a stale head before any work
-    paths = tuple(list_images(images, images))
+    reading = Reading.of(meta["settings"])  # DICOM and NIfTI read as in training
+    paths = tuple(list_images(images, images, reading.slice_axis))
     if not paths:
-        raise GanprovError(f"{images} holds no PNG, JPEG, TIFF or BMP files")
+        raise GanprovError(f"{images} holds no PNG, JPEG, TIFF, BMP, DICOM or NIfTI files")
     image_list = ImageList.stamped("images", images, paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
     summary = embed_paths(model, int(meta["image_size"]), images, [image_list], embeddings_out, prov,
                           batch_size=batch_size, workers=workers, device=pick_device(device), strict=strict,
-                          redo_stale=True)  # a cache of other images under these names (last month's batch)
+                          redo_stale=True,  # a cache of other images under these names (last month's batch)
+                          reading=reading)
     if summary is None:
         print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
     else:

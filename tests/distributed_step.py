@@ -5,10 +5,10 @@ import sys
 
 import torch
 
-from ganprov.features import distributed
-from ganprov.features.backbone import build_model
 from ganprov.core.layout import discover
 from ganprov.core.settings import TrainSettings
+from ganprov.features import distributed
+from ganprov.features.backbone import build_model
 from ganprov.features.train import parallel, train_loader, train_one_epoch, training_rows
 
 data, out = sys.argv[1:3]

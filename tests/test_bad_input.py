@@ -16,6 +16,7 @@ apply and, where they do not (PERMISSIONS_IGNORED: root), also makes the OS call
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -34,12 +35,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_data import make_data
 
+from ganprov.core.layout import LayoutError, discover
 from ganprov.features.embed import EmbeddingError, embed
 from ganprov.features.images import BadImage, load_image
-from ganprov.core.layout import LayoutError, discover
 from ganprov.pipeline import cli
-from tiny_data import make_data
 
 SIZE = 32  # the trained_run fixture's image size
 
@@ -405,10 +406,8 @@ def test_load_image_opens_each_file_once_and_closes_it(tmp_path, monkeypatch):
                  "giant.png", "fifo.png", "dangling.png"]:
         path = corpus / "real/t1" / name
         opened.clear()
-        try:
+        with contextlib.suppress(BadImage):
             load_image(path, SIZE)
-        except BadImage:
-            pass
         assert [f for f, _ in opened] == ([] if name in ("fifo.png", "dangling.png") else [str(path)]), name
         assert all(handle.closed for _, handle in opened), f"{name} left open"
     assert open_fds() == before

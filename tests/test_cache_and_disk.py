@@ -7,13 +7,13 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_data import make_data
 
 from ganprov.core import disk
+from ganprov.core.run_folder import RunFolder
 from ganprov.features import store
 from ganprov.features.embed import EmbeddingError, StaleEmbeddings, embed
-from ganprov.core.run_folder import RunFolder
 from ganprov.pipeline.cli import main
-from tiny_data import make_data
 
 
 @pytest.fixture
@@ -123,11 +123,10 @@ def test_a_full_disk_under_any_atomic_write_is_one_sentence(tmp_path, monkeypatc
     from ganprov.core.atomic import atomic_path
 
     monkeypatch.setattr(disk, "free_bytes", lambda folder: 0)
-    with pytest.raises(disk.OutOfSpace, match="no space left on device while writing checkpoint.pt"):
-        with atomic_path(tmp_path / "checkpoint.pt") as temporary:
-            raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 4096 vs 3712")
+    with pytest.raises(disk.OutOfSpace, match="no space left on device while writing checkpoint.pt"), \
+            atomic_path(tmp_path / "checkpoint.pt"):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 4096 vs 3712")
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
     monkeypatch.setattr(disk, "free_bytes", lambda folder: 1 << 40)
-    with pytest.raises(ValueError):  # other errors stay what they are
-        with atomic_path(tmp_path / "x.csv"):
-            raise ValueError("not about space")
+    with pytest.raises(ValueError), atomic_path(tmp_path / "x.csv"):  # other errors stay what they are
+        raise ValueError("not about space")

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_data import make_data
 
 import ganprov
-from ganprov.features.checkpoint import load_raw
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.settings import SettingsError, TrainSettings
+from ganprov.features.checkpoint import load_raw
 from ganprov.models import HEADS
 from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.pipeline.cli import main
 from ganprov.pipeline.run_all import head_is_current
-from tiny_data import make_data
 
 TINY = ["--weights", "none", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--workers", "0"]
 

@@ -11,15 +11,15 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from tiny_data import make_data
 
+from ganprov.core.run_folder import RunFolder
 from ganprov.features import distributed
 from ganprov.features.backbone import build_model
+from ganprov.features.checkpoint import load_model
 from ganprov.features.embed import layout_lists, provenance, write_embeddings
 from ganprov.features.image_list import ImageList
 from ganprov.features.store import DATASETS, shard_path
-from ganprov.features.checkpoint import load_model
-from ganprov.core.run_folder import RunFolder
-from tiny_data import make_data
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0", "--train-on", "real"]

@@ -2,11 +2,11 @@ import h5py
 import numpy as np
 import pytest
 
-from ganprov.features import store
 from ganprov.core.digest import sha256_of
-from ganprov.features.embed import EmbeddingError, embed
 from ganprov.core.layout import discover
 from ganprov.core.run_folder import RunFolder
+from ganprov.features import store
+from ganprov.features.embed import EmbeddingError, embed
 
 
 def read(path):

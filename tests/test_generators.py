@@ -96,7 +96,9 @@ def fingerprint_problem(counts, content_noise=1.5, seed=1):
     train = centres[train_labels - 1] + rng.normal(0, content_noise, (120, 16))
     val_labels = np.repeat([1, 2, 3], 20)
     val = centres[val_labels - 1] + rng.normal(0, content_noise, (60, 16))
-    pad = lambda X: np.hstack([X, np.zeros((len(X), RESIDUAL_DIM))])
+
+    def pad(X):
+        return np.hstack([X, np.zeros((len(X), RESIDUAL_DIM))])
     return pad(train), train_labels, pad(val), val_labels, np.hstack([embeddings, residuals]), source, generator
 
 

@@ -10,6 +10,7 @@ importing torch and torchvision, four times. The final reruns call the same CLI 
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -26,7 +27,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from tiny_data import make_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,10 +113,8 @@ def alive(pid: int) -> bool:
 
 def kill(pid: int) -> None:
     """SIGKILL a run and its DataLoader workers (the process group it leads); return once it is gone."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + TIMEOUT
     while alive(pid):
         assert time.monotonic() < deadline, f"run {pid} survived SIGKILL"

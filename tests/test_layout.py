@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from tiny_data import make_data
 
 from ganprov.core.layout import LayoutError, discover, refuse_run_inside, stratified_holdout
 from ganprov.pipeline.cli import main
-from tiny_data import make_data
 
 
 @pytest.mark.parametrize("style", ["gen_t", "t"])

@@ -1,13 +1,13 @@
 """DICOM and NIfTI inputs: windowing, frames and slices as images, bad files skipped with their reason."""
 import numpy as np
 import pytest
+from medical_data import write_dicom, write_nifti
+from tiny_data import make_data
 
 from ganprov.core.layout import discover, list_images
 from ganprov.core.settings import SettingsError, TrainSettings
 from ganprov.core.volumes import Reading
 from ganprov.features.images import BadImage, decode
-from medical_data import write_dicom, write_nifti
-from tiny_data import make_data
 
 HU = np.array([[-1024, -160, 40], [240, 1000, 40]])  # stored = HU + 1024 with the default intercept
 
@@ -85,3 +85,27 @@ def test_window_and_axis_are_checked_like_every_setting():
     for bad in ({"window": "wide"}, {"window": "40,0"}, {"window": "nan,400"}, {"slice_axis": 3}):
         with pytest.raises(SettingsError):
             TrainSettings(data="", **bad)
+
+
+def test_run_and_score_read_dicom_and_nifti_with_the_training_window(tmp_path):
+    import h5py
+
+    from ganprov.pipeline.cli import main
+
+    data = make_data(tmp_path / "data", subsets=(1, 2), per_subset=3, generated=None, unknown=4)
+    rng = np.random.default_rng(0)
+    write_dicom(data / "real/t1/series.dcm", rng.integers(900, 1200, (3, 32, 32)))  # three frames
+    write_nifti(data / "real/t2/vol.nii.gz", rng.normal(50, 20, (32, 32, 3)))  # three axial slices
+    run = tmp_path / "run"
+    assert main(["run", "--data", str(data), "--run", str(run), "--weights", "none", "--epochs", "1",
+                 "--image-size", "32", "--workers", "0", "--window", "soft-tissue", "--no-gradcam"]) == 0
+    with h5py.File(run / "embeddings.h5", "r") as handle:
+        paths = [p.decode() for p in handle["real/paths"][:]]
+    assert {"real/t1/series.dcm#2", "real/t2/vol.nii.gz#0"} <= set(paths) and len(paths) == 3 + 3 + 3 + 3
+    assert "soft-tissue" in (run / "report.html").read_text()  # the report states the window
+    batch = tmp_path / "batch"
+    write_dicom(batch / "a.dcm", rng.integers(900, 1200, (2, 32, 32)))
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--run", str(run), "--head", "logreg", "--images", str(batch), "--out", str(out),
+                 "--workers", "0"]) == 0
+    assert [line.split(",")[0] for line in out.read_text().splitlines()[1:]] == ["a.dcm#0", "a.dcm#1"]

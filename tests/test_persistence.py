@@ -6,8 +6,8 @@ import joblib
 import numpy as np
 import pytest
 
-from ganprov.models import HeadError, LogRegHead, persistence
 from ganprov.core.digest import sha256_of
+from ganprov.models import HeadError, LogRegHead, persistence
 from ganprov.models.persistence import load_head, save_head
 
 PROVENANCE = {"checkpoint_sha256": "ab" * 32, "image_size": 224, "normalisation": '{"mean": [0.485]}'}

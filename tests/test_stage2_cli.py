@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from tiny_data import make_data
 
 from ganprov.core.atomic import formula_safe
 from ganprov.core.run_folder import RunFolder
@@ -14,7 +15,6 @@ from ganprov.models import HEADS, make_head
 from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.persistence import save_head
 from ganprov.pipeline.cli import main
-from tiny_data import make_data
 
 SUBSETS = [1, 2, 3]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -152,7 +152,7 @@ def test_a_head_that_never_saw_a_subset_keeps_the_proba_columns_aligned(run_copy
     assert main(["predict", "--run", str(run.path), "--head", "partial"]) == 0
     header, *table = read_rows(run.predictions / "partial.proba.csv")
     assert header == ["filename", "p_1", "p_2", "p_3", "label", "confidence"]
-    for filename, p1, p2, p3, label, confidence in table:
+    for _, p1, p2, p3, label, confidence in table:
         assert float(p2) == 0 and float(p1) + float(p3) == pytest.approx(1, abs=1e-4)
         assert label in {"1", "3"} and float(confidence) == pytest.approx(max(float(p1), float(p3)))
 

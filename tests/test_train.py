@@ -3,12 +3,12 @@ from urllib.error import URLError
 
 import pytest
 import torch
+from tiny_data import make_data
 
+from ganprov.core.run_folder import RunFolder
 from ganprov.features import backbone
 from ganprov.features.checkpoint import load_model, load_raw
-from ganprov.core.run_folder import RunFolder
 from ganprov.features.train import TrainingError, TrainSettings, train
-from tiny_data import make_data
 
 
 def settings(data, **changes) -> TrainSettings:

@@ -103,10 +103,10 @@ def fork_memory_child(spec: dict, n: int) -> dict:
 def memory_child(spec: dict) -> dict:
     """In a fresh process: embed spec['n'] images (the same files listed over and over) as `ganprov embed`
     does, and report peak resident memory: this process's, and its largest decoding worker's."""
+    from ganprov.core.run_folder import RunFolder
     from ganprov.features.checkpoint import load_model
     from ganprov.features.embed import embed_paths, provenance
     from ganprov.features.image_list import ImageList
-    from ganprov.core.run_folder import RunFolder
     from ganprov.features.train import pick_device
 
     run = RunFolder(spec["run"])
