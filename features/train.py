@@ -212,11 +212,12 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
         return state["meta"]
     device = world.device(pick_device(settings.device))
     distributed.start(device)
-    return fit(settings, run, layout, state, device, world)
+    return train_epochs(settings, run, layout, state, device, world)
 
 
-def fit(settings: TrainSettings, run: RunFolder, layout: Layout, state: dict | None, device: torch.device,
-        world: distributed.World) -> dict:
+def train_epochs(settings: TrainSettings, run: RunFolder, layout: Layout, state: dict | None, device: torch.device,
+                 world: distributed.World) -> dict:
+    """The epochs themselves (from `state` when resuming), saving checkpoint.pt, last.pt and the log."""
     train_set, val_set = training_rows(layout, settings)
     network, origin = build_model(len(layout.subsets), settings.weights, settings.seed)
     if state is not None:

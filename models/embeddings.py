@@ -44,7 +44,7 @@ class EmbeddingsFile:
         try:
             with h5py.File(self.path, "r") as handle:
                 self.groups = tuple(handle)
-                self.provenance = {key: plain(value) for key, value in handle.attrs.items()}
+                self.provenance = {key: as_python(value) for key, value in handle.attrs.items()}
         except OSError as error:  # truncated, overwritten, or not HDF5 at all
             raise GanprovError(f"{self.path} is damaged ({error}); run `ganprov embed` again to redo it") from None
 
@@ -99,7 +99,7 @@ def stacked(embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
     return np.hstack([embeddings, np.asarray(residuals, dtype=np.float32)])
 
 
-def plain(value):
+def as_python(value):
     """HDF5 attribute values as plain Python (JSON-ready) values."""
     if isinstance(value, np.ndarray):
         return value.tolist()

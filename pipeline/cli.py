@@ -132,7 +132,7 @@ def add_group_options(parser: argparse.ArgumentParser) -> None:
 def cmd_fit(args) -> None:
     from ganprov.models import HEADS
 
-    from .heads import fit_head
+    from .run_heads import fit_head
     for name in (list(HEADS) if args.head == "all" else [args.head]):
         fit_head(args.run, name, fit_on=args.fit_on, params=head_params(args))
 
@@ -140,8 +140,8 @@ def cmd_fit(args) -> None:
 def cmd_predict(args) -> None:
     from ganprov.core.run_folder import RunFolder
 
-    from .heads import fitted_heads
     from .predict import predict
+    from .run_heads import fitted_heads
     for name in (fitted_heads(RunFolder(args.run)) if args.head == "all" else [args.head]):
         predict(args.run, name, abstain=args.abstain)
 

@@ -4,7 +4,7 @@ These images are NOT medical images and contain no patient data: they are drawn 
 to look roughly like axial CT slices (dark air, a grey body, bright bone, a few organs, mild noise). Each
 subset is a slab of made-up anatomy: its slices come from its own, slightly overlapping range of a "slice
 position" that moves and resizes the organs. "Generated" images imitate a GAN trained on one subset: new
-draws from that subset's range plus a per-subset generator fingerprint (blur, a faint periodic upsampling
+draws from that subset's range plus a per-subset generator mark (blur, a faint periodic upsampling
 pattern fixed to the pixel grid, as transposed convolutions leave, an intensity shift). Only numpy and Pillow; the same seed gives byte-identical files.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ganprov.core.errors import GanprovError
 
 NAMINGS = ("gen_t", "t")
 OVERLAP = 1.25  # each subset's position range is this much wider than its share, so neighbours overlap
-REAL, GENERATED, UNKNOWN, FINGERPRINT, SHUFFLE = range(5)  # independent random streams per purpose
+REAL, GENERATED, UNKNOWN, GENERATOR_MARK, SHUFFLE = range(5)  # independent random streams per purpose
 
 
 def bump(p: float, centre: float, width: float) -> float:
@@ -73,7 +73,7 @@ def render(p: float, rng: np.random.Generator, size: int) -> np.ndarray:
     return image + rng.normal(0, rng.uniform(0.01, 0.025), image.shape)
 
 
-def fingerprint(rng: np.random.Generator) -> dict:
+def generator_mark(rng: np.random.Generator) -> dict:
     """What one subset's generator always does to its output: its own blur, pattern and intensity shift."""
     return {"blur": rng.uniform(0.4, 0.8), "tile": rng.choice([-1.0, 1.0], (4, 4)),
             "amplitude": rng.uniform(0.02, 0.035), "gain": rng.uniform(0.94, 1.06), "offset": rng.uniform(-0.03, 0.03)}
@@ -98,7 +98,7 @@ def positions(subset: int, subsets: int, n: int, rng: np.random.Generator) -> np
 
 
 def draw(subset: int, subsets: int, n: int, size: int, seed: int, stream: int, mark: dict | None) -> list:
-    """n 8-bit slices of one subset; with a generator fingerprint `mark`, as that generator would make them."""
+    """n 8-bit slices of one subset; with a generator mark, as that generator would make them."""
     rng = np.random.default_rng([seed, stream, subset])
     images = []
     for p in positions(subset, subsets, n, rng):
@@ -132,7 +132,7 @@ def write_demo_data(root, subsets=5, real_per_subset=60, generated_per_subset=40
     if subsets < 1 or size < 8:
         raise ValueError("need at least one subset and images of at least 8 pixels")
     root = Path(root)
-    marks = {k: fingerprint(np.random.default_rng([seed, FINGERPRINT, k])) for k in range(1, subsets + 1)}
+    marks = {k: generator_mark(np.random.default_rng([seed, GENERATOR_MARK, k])) for k in range(1, subsets + 1)}
     n_generated, n_unknown = generated_per_subset if generated else 0, unknown_per_subset if unknown else 0
     files = {}
     for k in range(1, subsets + 1):

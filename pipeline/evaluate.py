@@ -11,9 +11,9 @@ from ganprov.core.run_folder import RunFolder
 from ganprov.models.embeddings import EmbeddingsFile
 
 from . import plots
-from .heads import fitted_heads, load_run_head
 from .metrics import attribution_metrics
 from .predict import attribute
+from .run_heads import fitted_heads, load_run_head
 from .truth import read_truth
 
 COLUMNS = (("accuracy", "acc"), ("precision_weighted", "prec_w"), ("recall_weighted", "rec_w"),

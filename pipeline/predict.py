@@ -14,7 +14,7 @@ from ganprov.core.run_folder import RunFolder
 from ganprov.models import HeadError
 from ganprov.models.embeddings import EmbeddingsFile
 
-from .heads import load_gate, load_run_head
+from .run_heads import load_gate, load_run_head
 
 
 def unknown_filename(path: str) -> str:

@@ -17,10 +17,10 @@ from ganprov.models.embeddings import EmbeddingsFile
 
 from . import plots
 from .evaluate import COLUMNS, figure
-from .heads import fitted_heads, load_run_head
 from .report_groups import Section, Unknown, images_table, overview, read_unknown, section_html, sections
 from .report_html import STYLE, esc, img_tag, png
 from .report_validation import validation_section
+from .run_heads import fitted_heads, load_run_head
 
 
 def gradcam_overlays(run: RunFolder, found: list[Section], unknown: Unknown, data_root: Path,

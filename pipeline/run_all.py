@@ -12,9 +12,9 @@ from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.persistence import read_sidecar
 
 from .evaluate import evaluate
-from .heads import fit_head
 from .predict import predict, unknown_count
 from .report import write_report
+from .run_heads import fit_head
 
 # The head behind RUN/submission.csv, in both regimes (see README, "Results"): single images drift towards
 # other subsets' content, by a different amount for every generator (without labelled generated images, and

@@ -27,7 +27,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     from ganprov.features.train import pick_device
     from ganprov.models.embeddings import EmbeddingsFile
 
-    from .heads import load_run_head
+    from .run_heads import load_run_head
 
     run, images = RunFolder(run_dir), Path(images)
     if not images.is_dir():
