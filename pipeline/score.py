@@ -33,7 +33,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     if not images.is_dir():
         raise GanprovError(f"{images} is not a folder of images")
     # Checked before any work. Only RUN/scores/ may be created: a folder the user names must exist.
-    out = output_file(out or run.path / "scores" / f"{images.resolve().name}.csv", ".csv", "--out",
+    out = output_file(out or run.scores / f"{images.resolve().name}.csv", ".csv", "--out",
                       new_folder_ok=out is None)
     embeddings_out = output_file(embeddings_out or out.with_suffix(".h5"), ".h5", "--embeddings",
                                  new_folder_ok=embeddings_out is None)
@@ -41,9 +41,9 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
         raise GanprovError(f"--embeddings {embeddings_out} and --out {out} are the same file")
     for path, option in ((out, "--out"), (embeddings_out, "--embeddings")):  # the run's own files stay its own
         inside = path.resolve().parent
-        if inside.is_relative_to(run.path.resolve()) and not inside.is_relative_to((run.path / "scores").resolve()):
+        if inside.is_relative_to(run.path.resolve()) and not inside.is_relative_to(run.scores.resolve()):
             raise GanprovError(f"{option} {path} is inside the run folder, whose files are the run's own: "
-                               f"write scores outside it or under {run.path / 'scores'}")
+                               f"write scores outside it or under {run.scores}")
     model, meta = load_model(run.checkpoint)
     prov = provenance(run.checkpoint, meta)
     fitted, _ = load_run_head(run, head, EmbeddingsFile(run.embeddings))  # refuse a stale head before any work
