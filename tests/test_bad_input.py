@@ -136,12 +136,12 @@ BAD = {
     "dangling.png": (lambda p: p.symlink_to("missing.png"), "No such file or directory"),
     "loop.png": (lambda p: p.symlink_to("loop.png"), "Too many levels of symbolic links"),
     "bad, \"quoted\" ünï.png": (b"", "UnidentifiedImageError"),  # an awkward name in skipped.csv
+    "scan.dcm": (b"DICM", "not a readable DICOM file"),  # DICOM is read (core/volumes.py): a stub is bad
 }
 IGNORED = {
     ".DS_Store": b"\x00\x00\x00\x01Bud1",
     "._plain.png": b"\x00\x05\x16\x07AppleDouble",
     "notes.txt": b"not an image",
-    "scan.dcm": b"DICM",
     "Thumbs.db": b"\xd0\xcf\x11\xe0",
     ".hidden/secret.png": lambda p: noise(seed=17).save(p),
     "cycle": lambda p: p.symlink_to(".", target_is_directory=True),  # a folder loop: not followed
