@@ -124,7 +124,7 @@ def utf8_path(path: str) -> str:
 def list_images(folder: Path, root: Path, slice_axis: int = 2) -> list[str]:
     """Images below `folder`, nested folders included, hidden files skipped, sorted: one per ordinary file,
     one per frame or slice of a DICOM or NIfTI file (core/volumes.py)."""
-    return sorted(image_files(folder, root, slice_axis))
+    return sorted(image_files(folder, root, slice_axis), key=volumes.item_order)
 
 
 def is_image_name(name: str) -> bool:
@@ -189,7 +189,7 @@ def labelled_split(name: str, root: Path, owners: dict[str, tuple[str, int]], sl
             if label != number:
                 raise LayoutError(f"{root / first} and {root / path} are the same file under subsets {label} and "
                                   f"{number} (through a symlink): remove one")
-        paths += sorted(files)
+        paths += sorted(files, key=volumes.item_order)
         labels += [number] * len(files)
     return Split(name, tuple(paths), tuple(labels)), sorted(by_number)
 

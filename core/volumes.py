@@ -67,6 +67,12 @@ def split_item(path: str | Path) -> tuple[str, int | None]:
     return str(path), None
 
 
+def item_order(path: str) -> tuple[str, int]:
+    """Sort key: by file, then frames and slices in numeric order (FILE#2 before FILE#10)."""
+    file, index = split_item(path)
+    return file, -1 if index is None else index
+
+
 def items(file: Path, name: str, slice_axis: int) -> list[str]:
     """The items a file holds, named after `name`: itself, or NAME#0.. for a volume or a multi-frame DICOM.
     A header that cannot be read leaves the file as one item; decoding it then says why."""

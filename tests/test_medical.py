@@ -109,3 +109,8 @@ def test_run_and_score_read_dicom_and_nifti_with_the_training_window(tmp_path):
     assert main(["score", "--run", str(run), "--head", "logreg", "--images", str(batch), "--out", str(out),
                  "--workers", "0"]) == 0
     assert [line.split(",")[0] for line in out.read_text().splitlines()[1:]] == ["a.dcm#0", "a.dcm#1"]
+
+
+def test_slices_are_listed_in_numeric_order(tmp_path):
+    write_nifti(tmp_path / "vols" / "v.nii", np.zeros((2, 2, 12)))
+    assert list_images(tmp_path / "vols", tmp_path) == [f"vols/v.nii#{i}" for i in range(12)]  # #2 before #10
