@@ -5,11 +5,13 @@ whatever the data holds. Paths are relative to the data root, POSIX-style, sorte
 file ganprov writes follows from this module alone. No torch here: stage 2 may import it. Subset 0 is refused:
 label 0 means undetermined.
 
-Symlinks, one rule for files and folders at every level (split, subset and nested folders, image files): a
-symlink is followed only when its target lies inside DATA, so the data set is exactly what DATA holds. A link
-that leads out of DATA, or into a folder already walked (a loop), is skipped with a warning on stderr. One real
-file reachable under two subset labels (say real/t2 a link to real/t1) is refused with a LayoutError naming
-both paths; under one label, each path to it is its own row.
+Symlinks: the folders that lay DATA out (real/, generated/, generated_unknown/ and each subset folder) may
+link anywhere: that is how a data set is assembled without copying (the challenge's own tools link real/ and
+generated/ into every recomposed set). Below them a symlink, to a file or a folder, is followed only when its
+target stays inside DATA or inside the subset (or generated_unknown) folder it sits in, so a subset holds
+exactly what its folder holds; a link leading elsewhere, or into a folder already walked (a loop), is skipped
+with a warning on stderr. One real file reachable under two subset labels (say real/t2 a link to real/t1) is
+refused with a LayoutError naming both paths; under one label, each path to it is its own row.
 """
 from __future__ import annotations
 
@@ -99,15 +101,6 @@ def inside(real: str, real_root: str) -> bool:
     return os.path.commonpath([real, real_root]) == real_root
 
 
-def followed(path: Path, root: Path) -> bool:
-    """True unless `path` is a symlink out of DATA (`root`): that one is skipped with a warning."""
-    real = os.path.realpath(path)
-    if not path.is_symlink() or inside(real, os.path.realpath(root)):
-        return True
-    warn(f"skipped {path}: a symlink to {real}, outside the data folder")
-    return False
-
-
 def raise_error(error: OSError) -> None:
     raise error
 
@@ -134,14 +127,15 @@ def is_image_name(name: str) -> bool:
 def image_files(folder: Path, root: Path, slice_axis: int = 2) -> dict[str, str]:
     """Images below `folder` (path relative to `root` → real path, `#N` after both for a frame or slice),
     symlinks followed by the rule above."""
-    real_root = os.path.realpath(root)
+    allowed = (os.path.realpath(root), os.path.realpath(folder))
     found, walked, skipped = {}, set(), []
 
     def real_path(path: Path, real_parent: str) -> str | None:
-        """Where `path` leads; None, noted in `skipped`, for a link out of DATA or into a folder already walked."""
+        """Where `path` leads; None, noted in `skipped`, for a link out of DATA and out of `folder`, or into a
+        folder already walked."""
         real = os.path.realpath(path) if path.is_symlink() else os.path.join(real_parent, path.name)
-        if not inside(real, real_root):
-            skipped.append(f"{path} (a symlink to {real}, outside the data folder)")
+        if not any(inside(real, top) for top in allowed):
+            skipped.append(f"{path} (a symlink to {real}, outside the data folder and {folder.name}/)")
         elif real in walked:  # only through a symlink: following it again would loop
             skipped.append(f"{path} (a symlink to {real}, a folder already listed)")
         else:
@@ -174,7 +168,7 @@ def labelled_split(name: str, root: Path, owners: dict[str, tuple[str, int]], sl
     real file seen so far to its first path and label: one file may not carry two labels."""
     folder = root / FOLDERS[name]
     by_number: dict[int, Path] = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and followed(p, root)):
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         number = subset_number(sub)
         if number in by_number:
             raise LayoutError(f"{by_number[number]} and {sub} both name subset {number}")
@@ -220,8 +214,7 @@ def read_layout(root: Path, slice_axis: int = 2) -> Layout:
         raise LayoutError(f"data folder {root} does not exist or is not a folder")
     if not os.access(root, os.R_OK | os.X_OK):
         raise LayoutError(f"data folder {root} cannot be read (permission denied)")
-    present = {name: folder for name, folder in FOLDERS.items()
-               if (root / folder).is_dir() and followed(root / folder, root)}
+    present = {name: folder for name, folder in FOLDERS.items() if (root / folder).is_dir()}
     if "real" not in present:
         raise LayoutError(f"{root} has no real/ folder: expected {root}/real/t1, {root}/real/t2, ...")
     owners: dict[str, tuple[str, int]] = {}

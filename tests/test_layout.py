@@ -139,18 +139,23 @@ def test_symlinks_inside_data_are_followed_and_those_leaving_it_skipped_with_a_w
     assert len(generated) == 12 and not any("loop" in p for p in generated.paths)
     err = capsys.readouterr().err
     assert f"ganprov: warning: skipped 1 symlink(s) under {data / 'real/t1'}: {data / 'real/t1/out'} " \
-           f"(a symlink to {outside}, outside the data folder)" in err
+           f"(a symlink to {outside}, outside the data folder and t1/)" in err
     assert f"{data / 'real/t2/out.png'} (a symlink to {outside / 'stray.png'}, outside" in err
     assert f"{data / 'generated/gen_t3/deeper/loop'} (a symlink to {data / 'generated/gen_t3'}, a folder already " \
            "listed)" in err
 
 
-def test_a_split_folder_linked_out_of_data_is_skipped_with_a_warning(data, tmp_path, capsys):
+def test_split_and_subset_folders_may_link_anywhere_as_the_challenge_tools_build_them(data, tmp_path, capsys):
+    """recompose.py links real/ and generated/ (or each kept subset) into every data set it makes."""
     (data / "generated").rename(tmp_path / "generated")
     (data / "generated").symlink_to(tmp_path / "generated", target_is_directory=True)
-    assert discover(data).regime == "audit"
-    assert f"skipped {data / 'generated'}: a symlink to {tmp_path / 'generated'}, outside the data folder" \
-           in capsys.readouterr().err
+    (data / "real/t3").rename(tmp_path / "t3")
+    (data / "real/t3").symlink_to(tmp_path / "t3", target_is_directory=True)
+    (tmp_path / "t3/inner.png").symlink_to(tmp_path / "t3/t3_000.png")  # inside its own subset folder: kept
+    layout = discover(data)
+    assert layout.regime == "challenge" and len(layout.splits["generated"]) == 12
+    assert "real/t3/inner.png" in layout.splits["real"].paths and layout.splits["real"].labels.count(3) == 5
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_an_empty_generated_unknown_is_as_if_absent(data):
