@@ -71,7 +71,8 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=window_choice, default=DEFAULTS.window, metavar="WINDOW",
                         help="DICOM and NIfTI: file (the DICOM's own VOI window, else the volume's 0.5-99.5 "
                              f"percentiles), a preset ({', '.join(PRESETS)}) or CENTER,WIDTH in the file's "
-                             "units (HU for CT); match how the generated images were windowed")
+                             "units (HU for CT; a negative centre as --window=-600,1500); match how the generated images "
+                             "were windowed")
     parser.add_argument("--slice-axis", type=axis, default=DEFAULTS.slice_axis,
                         help="NIfTI volumes: the axis they are sliced along, one image per slice (default 2)")
     add_runtime_options(parser)
