@@ -81,7 +81,8 @@ def items(file: Path, name: str, slice_axis: int) -> list[str]:
             count = nifti(file).shape[slice_axis]
         elif is_dicom(name):
             import pydicom
-            count = int(pydicom.dcmread(file, stop_before_pixels=True).get("NumberOfFrames", 1) or 1)
+            header = pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["NumberOfFrames"])
+            count = int(header.get("NumberOfFrames", 1) or 1)
             if count == 1:
                 return [name]
         else:
