@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ganprov.core import schema
 from ganprov.core.atomic import write_text
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
@@ -54,8 +55,8 @@ def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
     train = config.get("train", {})
     # The images these embeddings were made from (embed --data), which need not be the training data.
     data_root = Path(file.provenance.get("data_root") or train.get("data", "."))
-    reading = Reading(train.get("window", "file"), int(train.get("slice_axis", 2)))  # as in training
-    regime = "challenge" if file.validation_group == "generated" else "audit"  # of these embeddings
+    reading = Reading.of(train)  # DICOM and NIfTI read as in training
+    regime = schema.regime(file.groups)  # of these embeddings
     parts = [f"<h1>ganprov report: {esc(run.path)}</h1>",
              f"<p class=small>regime: <b>{regime}</b>; subsets {file.subsets}; head "
              f"<b>{esc(default_head)}</b>; embeddings {esc(file.provenance.get('created', ''))}, checkpoint sha256 "

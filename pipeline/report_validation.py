@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from ganprov.core import schema
 from ganprov.models.embeddings import EmbeddingsFile
 
 from . import plots
@@ -57,8 +58,8 @@ def metrics_rows(results: list[dict], head_name: str, heldout: str) -> str:
 
 
 def validation_section(file: EmbeddingsFile, head, head_name: str, results: list[dict]) -> str:
-    challenge = file.validation_group == "generated"
-    heldout = "generated" if challenge else "real"
+    challenge = schema.regime(file.groups) == "challenge"
+    heldout = file.validation_group
     if challenge:
         intro = ("<p>Held-out generated images (a seeded fifth of each <code>generated/</code> folder) stand in "
                  f"for the unknown set: the <b>{esc(head_name)}</b> head's attributions of them are checked against "
