@@ -11,7 +11,7 @@ import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
-from .disk import out_of_space, space_error
+from .disk import full_disk_said
 from .errors import GanprovError
 
 # Text cells a spreadsheet runs as a formula (OWASP, CSV injection).
@@ -31,15 +31,12 @@ def atomic_path(target: str | os.PathLike):
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
     try:
-        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        yield temporary
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except (OSError, RuntimeError) as error:  # torch's zip writer says "unexpected pos" on a full disk
-        if out_of_space(error, target.parent):
-            raise space_error(target.parent, target.name) from None
-        raise
+        with full_disk_said(target.parent, target.name):
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            yield temporary
+            with open(temporary, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
 

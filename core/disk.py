@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import GanprovError
@@ -36,9 +37,17 @@ def out_of_space(error: BaseException, folder: Path, margin: int = 1 << 20) -> b
             or free_bytes(folder) < margin)
 
 
-def space_error(folder: Path, what: str) -> OutOfSpace:
-    return OutOfSpace(f"no space left on device while writing {what} ({mib(free_bytes(folder))} free in {folder}); "
-                      "free some space and run it again: finished work is kept")
+@contextmanager
+def full_disk_said(folder: Path, what: str):
+    """Within it, an OSError or RuntimeError a full disk caused (torch's zip writer says "unexpected pos",
+    HDF5 "errno = 28") becomes OutOfSpace naming `what`; any other error passes unchanged."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        if not out_of_space(error, folder):
+            raise
+        raise OutOfSpace(f"no space left on device while writing {what} ({mib(free_bytes(folder))} free in "
+                         f"{folder}); free some space and run it again: finished work is kept") from None
 
 
 def mib(n: int) -> str:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ganprov import __version__
 from ganprov.core.atomic import write_csv
 from ganprov.core.digest import sha256_of
-from ganprov.core.disk import out_of_space, require_space, space_error
+from ganprov.core.disk import full_disk_said, require_space
 from ganprov.core.layout import discover, refuse_run_inside
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.schema import EMBEDDING_DIM
@@ -68,43 +68,17 @@ def write_embeddings(model, root: Path, lists: list[ImageList], out: Path, prov:
     started = time.perf_counter()
     handle = None
     try:
-        handle = store.open_partial(partial, lists, prov, batch_size)
-        batch_size = int(handle.attrs["batch_size"])  # the one the file was started with: same batch cuts
-        left = sum(len(i.paths) - int(handle[i.name].attrs["files_done"]) for i in lists)
-        require_space(out.parent, ROW_BYTES * left + SPACE_SLACK, out.name)
-        for image_list in lists:
-            done = int(handle[image_list.name].attrs["files_done"])
-            todo = range(done, len(image_list.paths))
-            if not len(todo):
-                continue
-            dataset = ImageFiles(root, image_list.paths, image_list.labels, image_size, residuals=True, reading=reading)
-            data = torch.utils.data.DataLoader(
-                torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
-                collate_fn=collate, pin_memory=device.type == "cuda")
-            with tqdm(total=len(image_list.paths), initial=done, desc=f"embed {image_list.name}", unit="img",
-                      disable=not progress) as bar:
-                for images, labels, rows, failures in data:
-                    require_space(out.parent, ROW_BYTES * batch_size + SPACE_SLACK, out.name)  # another writer
-                    if failures and strict:
-                        row, reason = failures[0]
-                        raise EmbeddingError(f"cannot read {root / image_list.paths[row]}: {reason}")
-                    batch = {}
-                    if len(rows):
-                        images, residuals = images
-                        with torch.autocast(device.type, enabled=device.type == "cuda"):
-                            features = model.features(images.to(device, non_blocking=True))
-                        batch = {"embeddings": features.float().cpu().numpy(),
-                                 "paths": [image_list.paths[r] for r in rows.tolist()], "labels": labels.numpy(),
-                                 "heldout": image_list.heldout[rows.numpy()], "residuals": residuals.numpy()}
-                    store.add_batch(handle, image_list.name, batch,
-                                    [(image_list.paths[r], reason) for r, reason in failures])
-                    embedded += len(rows)
-                    skipped += len(failures)
-                    bar.update(len(rows) + len(failures))
-    except (OSError, RuntimeError) as error:
-        if out_of_space(error, out.parent):  # what was flushed before stays, and a rerun resumes from it
-            raise space_error(out.parent, partial.name) from None
-        raise
+        with full_disk_said(out.parent, partial.name):  # what was flushed stays; a rerun resumes from it
+            handle = store.open_partial(partial, lists, prov, batch_size)
+            batch_size = int(handle.attrs["batch_size"])  # the one the file was started with: same batch cuts
+            left = sum(len(i.paths) - int(handle[i.name].attrs["files_done"]) for i in lists)
+            require_space(out.parent, ROW_BYTES * left + SPACE_SLACK, out.name)
+            for image_list in lists:
+                dataset = ImageFiles(root, image_list.paths, image_list.labels, image_size, residuals=True,
+                                     reading=reading)
+                rows, failed = write_list(model, handle, image_list, dataset, batch_size, workers, device, strict,
+                                          progress, out)
+                embedded, skipped = embedded + rows, skipped + failed
     finally:
         try:
             if handle is not None:
@@ -113,6 +87,39 @@ def write_embeddings(model, root: Path, lists: list[ImageList], out: Path, prov:
             pass
     os.replace(partial, out)
     return {"embedded": embedded, "skipped": skipped, "seconds": time.perf_counter() - started}
+
+
+def write_list(model, handle, image_list: ImageList, dataset: ImageFiles, batch_size: int, workers: int,
+               device: torch.device, strict: bool, progress: bool, out: Path) -> tuple[int, int]:
+    """Embed the files of one list the partial file has not counted yet, batch by batch; (embedded, skipped)."""
+    done = int(handle[image_list.name].attrs["files_done"])
+    todo = range(done, len(image_list.paths))
+    if not len(todo):
+        return 0, 0
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
+        collate_fn=collate, pin_memory=device.type == "cuda")
+    embedded = skipped = 0
+    with tqdm(total=len(image_list.paths), initial=done, desc=f"embed {image_list.name}", unit="img",
+              disable=not progress) as bar:
+        for images, labels, rows, failures in data:
+            require_space(out.parent, ROW_BYTES * batch_size + SPACE_SLACK, out.name)  # another writer
+            if failures and strict:
+                row, reason = failures[0]
+                raise EmbeddingError(f"cannot read {dataset.root / image_list.paths[row]}: {reason}")
+            batch = {}
+            if len(rows):
+                images, residuals = images
+                with torch.autocast(device.type, enabled=device.type == "cuda"):
+                    features = model.features(images.to(device, non_blocking=True))
+                batch = {"embeddings": features.float().cpu().numpy(),
+                         "paths": [image_list.paths[r] for r in rows.tolist()], "labels": labels.numpy(),
+                         "heldout": image_list.heldout[rows.numpy()], "residuals": residuals.numpy()}
+            store.add_batch(handle, image_list.name, batch, [(image_list.paths[r], reason) for r, reason in failures])
+            embedded += len(rows)
+            skipped += len(failures)
+            bar.update(len(rows) + len(failures))
+    return embedded, skipped
 
 
 def embed_share(model, root: Path, lists: list[ImageList], out: Path, prov: dict, image_size: int, batch_size: int,
