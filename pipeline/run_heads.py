@@ -14,7 +14,6 @@ import time
 import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
 
-from ganprov.core.digest import sha256_of
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.schema import FIT_ON
 from ganprov.models import HEADS, HeadError, make_head
@@ -79,28 +78,22 @@ def embeddings_stamp(file: EmbeddingsFile) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def fit_gate(run: RunFolder, file: EmbeddingsFile, fit_on: str) -> None:
-    """Fit and save the novelty gate for heads fit on `fit_on`, unless one was fitted on this very file."""
+def load_gate(run: RunFolder, fit_on: str, file: EmbeddingsFile) -> NoveltyGate:
+    """The novelty gate for heads fit on `fit_on`: the saved one when it was fitted on this very embeddings
+    file (loaded only after its sha256 checks out), else fitted now and saved."""
+    if not len(file.validation().labels):
+        raise HeadError(f"{file.path} has no held-out rows to calibrate the novelty gate on: --abstain needs them")
     path = run.novelty_gate(fit_on)
     info = {"fit_on": fit_on, "provenance": file.provenance, "embeddings": embeddings_stamp(file)}
     try:
-        sidecar = read_sidecar(sidecar_path(path))
-        if sidecar["info"] == info and sha256_of(path) == sidecar["sha256"]:
-            return
+        if read_sidecar(sidecar_path(path))["info"] == info:
+            return load_head(path, file.provenance)[0]
     except (OSError, HeadError):  # none yet, or damaged: fit it again
         pass
     gate = NoveltyGate(use_residuals=fit_on != "real")  # real images carry no generator's print
     gate.fit(file.training(fit_on).with_residuals(), X_val=file.validation().with_residuals())
     save_head(gate, path, info)
-
-
-def load_gate(run: RunFolder, fit_on: str, file: EmbeddingsFile) -> NoveltyGate:
-    """The novelty gate for heads fit on `fit_on` (fitted now if there is none for this embeddings file),
-    refused unless its sha256 and provenance check out."""
-    if not len(file.validation().labels):
-        raise HeadError(f"{file.path} has no held-out rows to calibrate the novelty gate on: --abstain needs them")
-    fit_gate(run, file, fit_on)
-    return load_head(run.novelty_gate(fit_on), file.provenance)[0]
+    return gate
 
 
 def load_run_head(run: RunFolder, name: str, file: EmbeddingsFile):
