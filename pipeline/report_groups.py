@@ -12,6 +12,7 @@ import numpy as np
 from ganprov.core.layout import FOLDERS
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
+from ganprov.models.cosine import unit_rows
 from ganprov.models.embeddings import Embeddings, EmbeddingsFile
 
 from .predict import unknown_filename
@@ -85,13 +86,9 @@ def sections(run: RunFolder, head: str, unknown: Unknown) -> list[Section]:
             for label in np.unique(unknown.labels) for members in [np.flatnonzero(unknown.labels == label)]]
 
 
-def unit(rows: np.ndarray) -> np.ndarray:
-    return rows / np.linalg.norm(rows, axis=-1, keepdims=True).clip(1e-12)
-
-
 def nearest_by_subset(real: Embeddings, centre: np.ndarray, subsets: list[int], n: int) -> dict[int, tuple]:
     """For each subset, its n real images most cosine-similar to `centre`: (rows of real, similarities)."""
-    similarity = unit(real.embeddings) @ unit(centre)
+    similarity = unit_rows(real.embeddings) @ unit_rows(centre[None])[0]
     found = {}
     for subset in subsets:
         rows = np.flatnonzero(real.labels == subset)
@@ -118,7 +115,7 @@ def section_html(section: Section, unknown: Unknown, real: Embeddings, subsets: 
                      f"{section.target}</span>{overlays}</div>")
     # The group's centre: the mean direction of its images, so the nearest real images are those nearest the
     # group as a whole, not any single image.
-    nearest = nearest_by_subset(real, unit(unknown.embeddings[section.members]).mean(axis=0), subsets, NEIGHBOURS)
+    nearest = nearest_by_subset(real, unit_rows(unknown.embeddings[section.members]).mean(axis=0), subsets, NEIGHBOURS)
     rows = []
     for i, subset in enumerate(subsets):
         found, similarity = nearest[subset]
