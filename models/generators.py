@@ -41,10 +41,22 @@ def correlations(sums: np.ndarray) -> np.ndarray:
     return unit @ unit.T
 
 
+# Rows the principal components are learned from. The PCA only seeds the over-split k-means, so a sample does:
+# fitted on all 25,000 rows of 4,096 columns it took 3.4 s of the head's 4.8 s (2 cores), on 2,000 of them 0.1 s.
+PCA_SAMPLE = 2000
+
+
 def reduced(units: np.ndarray, n_components: int, seed: int) -> np.ndarray:
-    """The rows on their first principal components (randomized PCA: the residuals have 4,096 columns)."""
+    """The rows on their first principal components (randomized PCA: the residuals have 4,096 columns),
+    learned from at most PCA_SAMPLE of them."""
     n_components = min(n_components, len(units) - 1, units.shape[1])
-    return PCA(n_components, svd_solver="randomized", random_state=seed).fit_transform(units)
+    pca = PCA(n_components, svd_solver="randomized", random_state=seed)
+    if len(units) <= PCA_SAMPLE:
+        return pca.fit_transform(units)
+    sample = np.random.default_rng(seed).choice(len(units), PCA_SAMPLE, replace=False)
+    pca.fit(units[np.sort(sample)])
+    # = pca.transform(units), without its centred copy of every row
+    return units @ pca.components_.T - pca.mean_ @ pca.components_.T
 
 
 def renumber(groups: np.ndarray) -> np.ndarray:

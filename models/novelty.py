@@ -18,8 +18,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .cosine import unit_rows
-
-BLOCK = 4096  # rows compared at once: bounds memory for large sets
+from .neighbours import nearest
 
 
 def log_power_spectrum(residuals: np.ndarray) -> np.ndarray:
@@ -76,13 +75,11 @@ class NoveltyGate(BaseEstimator):
         parts = [unit_rows(X[:, :self.n_embedding])]
         if self.use_residuals and X.shape[1] > self.n_embedding:
             parts.append(unit_rows(self.spectra(X) - self.centre_))
-        return np.hstack(parts)
+        return np.ascontiguousarray(np.hstack(parts), dtype=np.float32)
 
     def similarity(self, X) -> np.ndarray:
         """Cosine similarity (summed over the parts) of each row of X to its nearest training row."""
-        described = self.describe(X)
-        blocks = np.split(described, range(BLOCK, len(described), BLOCK))
-        return np.concatenate([(block @ self.bank_.T).max(axis=1) for block in blocks])
+        return nearest(self.describe(X), self.bank_, 1)[0][:, 0]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, X_val=None):

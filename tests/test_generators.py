@@ -34,6 +34,15 @@ def test_residual_has_a_fixed_length_and_comes_from_the_centre():
     assert np.abs(noise_residual(np.full((64, 64), 77.0))).max() < 1e-4  # flat anatomy leaves nothing
 
 
+def test_principal_components_from_a_sample_find_the_same_groups(monkeypatch):
+    """Past PCA_SAMPLE rows the components are learned from a sample (speed): the groups stay exact."""
+    import ganprov.models.generators as generators
+
+    residuals, truth = generator_outputs([60, 40, 20])
+    monkeypatch.setattr(generators, "PCA_SAMPLE", 50)
+    assert adjusted_rand_score(truth, generator_groups(residuals)) == 1.0
+
+
 def test_one_generator_is_one_group():
     for seed in range(3):
         residuals, _ = generator_outputs([60], seed=seed)

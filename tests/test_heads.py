@@ -135,13 +135,14 @@ def test_knn_clips_k_and_keeps_every_class_possible():
 
 
 def test_knn_matches_sklearn_cosine_brute_force():
-    """The blocked float32 search gives the votes sklearn's exact cosine neighbours give, across several blocks."""
+    """faiss's search gives the votes sklearn's exact cosine neighbours give, over more queries than one of its
+    BLAS blocks (4,096) holds."""
     from sklearn.neighbors import NearestNeighbors
 
-    from ganprov.models.knn import CHUNK, EPS, FLOOR
+    from ganprov.models.knn import EPS, FLOOR
 
     rng = np.random.default_rng(0)
-    X, X_test = (rng.normal(size=(n, 64)).astype(np.float32) for n in (3000, 2 * CHUNK + 7))
+    X, X_test = (rng.normal(size=(n, 64)).astype(np.float32) for n in (3000, 4096 + 7))
     y = rng.integers(0, 4, len(X))
     distances, indices = NearestNeighbors(n_neighbors=7, metric="cosine", algorithm="brute").fit(X).kneighbors(X_test)
     votes = np.full((len(X_test), 4), FLOOR)
