@@ -84,6 +84,7 @@ def run_stages(spec: BenchSpec, memory_process: MemoryProcess, say) -> dict:
                                     "image_size": spec.image_size, "device": spec.device}, spec.baseline_environment)
         result["stages"] |= {"backbone_only": baseline["backbone_only"], "paper_loop": baseline["paper_loop"]}
         result["baseline_torch_threads"] = baseline["torch_threads"]
+        result["cpu_per_image"] = baseline["cpu_per_image"]
         say("2/5 embed end to end ...")
         result["stages"]["embed"] = embed_end_to_end(data, run_dir, spec.n, spec.device, BATCH_SIZE, spec.workers)
         processes = (cuda_count() or os.cpu_count() or 1) if spec.processes is None else spec.processes

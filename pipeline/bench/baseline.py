@@ -46,7 +46,38 @@ def serve_baseline_job() -> None:
     del batches
     result["paper_loop"] = paper_loop(model, data, paths, size, device, BATCH_SIZE)
     result["torch_threads"] = torch.get_num_threads()
+    result["cpu_per_image"] = cpu_per_image(model, data, paths, size, device, full)
     print(json.dumps(result))
+
+
+def cpu_per_image(model, data: Path, paths: list[str], size: int, device, batch, n: int = 256) -> dict:
+    """CPU seconds per image, on one thread, of what embed does per image outside the network (decode,
+    resize, noise residual: its dataset's item) and of the forward pass (on the CPU only). No loop on this
+    machine can beat cores ÷ their sum."""
+    import torch
+
+    from ganprov.features.backbone import for_inference
+    from ganprov.features.images import ImageFiles
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dataset = ImageFiles(data, paths[:n], [0] * n, size, residuals=True)
+        started = time.process_time()
+        for row in range(len(dataset)):
+            dataset[row]
+        result = {"decode": (time.process_time() - started) / len(dataset), "forward": 0.0}
+        if device.type == "cpu":
+            network = for_inference(model)
+            with torch.inference_mode():
+                network.features(batch)  # warm-up
+                started = time.process_time()
+                for _ in range(2):
+                    network.features(batch)
+            result["forward"] = (time.process_time() - started) / (2 * len(batch))
+    finally:
+        torch.set_num_threads(threads)
+    return result
 
 
 def synchronise(device) -> None:
