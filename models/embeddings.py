@@ -57,37 +57,62 @@ class EmbeddingsFile:
         """Labelled generated images when there are any (challenge regime), else real (audit regime)."""
         return schema.validation_group(self.groups)
 
-    def read(self, group: str) -> Embeddings:
-        with h5py.File(self.path, "r") as handle:
-            g = handle[group]
-            return Embeddings(g["embeddings"][:], [p.decode() for p in g["paths"][:]], g["labels"][:], g["heldout"][:],
-                              g["residuals"][:])
+    def read(self, group: str, residuals: bool = True) -> Embeddings:
+        """One group; without `residuals` its noise residuals (8 KB a row, 16 times the embedding) stay on
+        disk and the rows get none (0 columns): for heads that do not use them."""
+        return self.select([group], lambda heldout: np.ones(len(heldout), dtype=bool), residuals)
 
-    def blocks(self, group: str, rows: int) -> Iterator[Embeddings]:
+    def blocks(self, group: str, rows: int, residuals: bool = True) -> Iterator[Embeddings]:
         """The group `rows` rows at a time, in order: memory stays flat whatever the group's size."""
         with h5py.File(self.path, "r") as handle:
             g = handle[group]
             for start in range(0, g["embeddings"].shape[0], rows):
                 block = slice(start, start + rows)
-                yield Embeddings(g["embeddings"][block], [p.decode() for p in g["paths"][block]], g["labels"][block],
-                                 g["heldout"][block], g["residuals"][block])
+                embeddings = g["embeddings"][block]
+                yield Embeddings(embeddings, [p.decode() for p in g["paths"][block]], g["labels"][block],
+                                 g["heldout"][block],
+                                 g["residuals"][block] if residuals else np.empty((len(embeddings), 0), np.float16))
 
-    def training(self, fit_on: str) -> Embeddings:
+    def training(self, fit_on: str, residuals: bool = True) -> Embeddings:
         """Labelled rows a head may learn from: never the held-out ones."""
         wanted = {"real": ["real"], "generated": ["generated"], "both": ["real", "generated"]}[fit_on]
         missing = [g for g in wanted if g not in self.groups]
         if missing:
             raise GanprovError(f"--fit-on {fit_on} needs the {missing[0]} group, which {self.path} does not have")
-        parts = [self.read(g) for g in wanted]
-        parts = [p.rows(~p.heldout) for p in parts]
-        return Embeddings(np.concatenate([p.embeddings for p in parts]), [path for p in parts for path in p.paths],
-                          np.concatenate([p.labels for p in parts]), np.concatenate([p.heldout for p in parts]),
-                          np.concatenate([p.residuals for p in parts]))
+        return self.select(wanted, np.logical_not, residuals)
 
-    def validation(self) -> Embeddings:
+    def validation(self, residuals: bool = True) -> Embeddings:
         """Held-out labelled rows, seen by neither the backbone's training nor any head's fit."""
-        group = self.read(self.validation_group)
-        return group.rows(group.heldout)
+        return self.select([self.validation_group], np.asarray, residuals)
+
+    def select(self, groups: list[str], keep, residuals: bool) -> Embeddings:
+        """The rows of `groups` whose held-out flags `keep` maps to True, in order, read block by block into
+        arrays of their final size: memory holds the rows once, never a second copy."""
+        with h5py.File(self.path, "r") as handle:
+            masks = [np.asarray(keep(handle[g]["heldout"][:]), dtype=bool) for g in groups]
+            n = sum(int(mask.sum()) for mask in masks)
+            width = handle[groups[0]]["residuals"].shape[1] if residuals and groups else 0
+            out = Embeddings(np.empty((n, schema.EMBEDDING_DIM), np.float32), [], np.empty(n, np.int32),
+                             np.empty(n, bool), np.empty((n, width), np.float16))
+            at = 0
+            for group, mask in zip(groups, masks):
+                for start in range(0, len(mask), READ_ROWS):
+                    block = slice(start, start + READ_ROWS)
+                    chosen = mask[block]
+                    if not chosen.any():
+                        continue
+                    end = at + int(chosen.sum())
+                    for name in COLUMNS:
+                        if name == "paths":
+                            out.paths.extend(p.decode() for p in handle[group]["paths"][block][chosen])
+                        elif name != "residuals" or width:
+                            getattr(out, name)[at:end] = handle[group][name][block][chosen]
+                    at = end
+        return out
+
+
+COLUMNS = ("embeddings", "paths", "labels", "heldout", "residuals")  # as the fields of Embeddings
+READ_ROWS = 16384  # rows read at a time: 32 MiB of embeddings and 128 MiB of residuals
 
 
 def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:

@@ -41,10 +41,10 @@ def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
     names = [head] if head else fitted_heads(run)
-    validation = file.validation()
     results = []
     for name in names:
         fitted, sidecar = load_run_head(run, name, file)
+        validation = file.validation(residuals=fitted.uses_residuals)
         labels, proba = fitted.attribute(validation.inputs_for(fitted))
         sets = [("validation", validation.labels, labels, proba.max(axis=1), {})]
         if truth:
@@ -72,7 +72,7 @@ def write_pca(run: RunFolder, file: EmbeddingsFile) -> None:
     groups = {}
     for name in ("real", "generated"):
         if name in file.groups:
-            part = file.read(name)
+            part = file.read(name, residuals=False)
             groups[name] = (part.embeddings, part.labels)
     plots.save(plots.pca_figure(groups, "PCA of real and generated embeddings, coloured by subset"),
                run.pca_plot)

@@ -11,6 +11,7 @@ import numpy as np
 from ganprov.core.atomic import write_csv, write_text
 from ganprov.core.layout import FOLDERS
 from ganprov.core.run_folder import RunFolder
+from ganprov.core.schema import EMBEDDING_DIM
 from ganprov.models import HeadError
 from ganprov.models.embeddings import EmbeddingsFile
 
@@ -47,7 +48,11 @@ def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | 
         raise HeadError(f"nothing to attribute in {file.path}: the data folder had no generated_unknown/ or no "
                         "readable image in it")
     head, sidecar = load_run_head(run, name, file)
-    unknown = file.read("unknown")
+    gate = None if abstain is None else load_gate(run, sidecar["info"]["fit_on"], file)  # fitted with the head
+    # Residuals (8 KB a row) only for a head or a gate that reads them (gates saved by earlier versions
+    # were given them whether they used them or not).
+    residuals = head.uses_residuals or (gate is not None and gate.n_features_in_ > EMBEDDING_DIM)
+    unknown = file.read("unknown", residuals)
     names = [unknown_filename(p) for p in unknown.paths]
     order = np.argsort(names, kind="stable")
     inputs = unknown.inputs_for(head)[order]
@@ -57,8 +62,7 @@ def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | 
         (labels, scores), groups, verdicts = head.attribute(inputs), None, []
     proba = np.zeros((len(order), len(file.subsets)))
     proba[:, [file.subsets.index(c) for c in head.classes_.tolist()]] = scores
-    if abstain is not None:
-        gate = load_gate(run, sidecar["info"]["fit_on"], file)  # fitted with the head
+    if gate is not None:
         labels = labels.copy()
         labels[gate.novel(unknown.with_residuals()[order], abstain)] = 0
     return Attribution([names[i] for i in order], proba, labels, groups, verdicts)

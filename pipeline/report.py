@@ -64,7 +64,7 @@ def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
     unknown = read_unknown(run, default_head, file)
     found = sections(run, default_head, unknown) if unknown else []
     if unknown:
-        real = file.read("real")
+        real = file.read("real", residuals=False)
         cams = gradcam_overlays(run, found, unknown, data_root, reading) if gradcam else {}
         parts.append(f"<h2>Generators in the unknown set</h2>{overview(found, unknown)}<p class=small>Each section "
                      "below: the group's verdict, a sample of its images, and for each candidate subset the real "

@@ -51,7 +51,7 @@ def read_unknown(run: RunFolder, head: str, file: EmbeddingsFile) -> Unknown | N
     proba_csv = run.probabilities(head)
     if "unknown" not in file.groups or not proba_csv.is_file():
         return None
-    unknown = file.read("unknown")
+    unknown = file.read("unknown", residuals=False)
     index = {unknown_filename(p): i for i, p in enumerate(unknown.paths)}
     with open(proba_csv, encoding="utf-8", newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["filename"] in index]

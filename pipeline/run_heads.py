@@ -43,11 +43,12 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
     """Fit head `name` on RUN/embeddings.h5, choose the training rows, save it; return its sidecar info."""
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
-    validation = file.validation()
+    residuals = make_head(name, **(params or {})).uses_residuals  # else they stay on disk: 8 KB a row
+    validation = file.validation(residuals)
     started = time.perf_counter()
     results = {}
     for choice in fit_on_choices(file, fit_on):
-        rows = file.training(choice)
+        rows = file.training(choice, residuals)
         head = make_head(name, **(params or {}))
         # Heads that weigh their evidence by how it fares on held-out rows (fingerprint) get them to fit on.
         held_out = ({"X_val": validation.inputs_for(head), "y_val": validation.labels}
@@ -91,7 +92,8 @@ def load_gate(run: RunFolder, fit_on: str, file: EmbeddingsFile) -> NoveltyGate:
     except (OSError, HeadError):  # none yet, or damaged: fit it again
         pass
     gate = NoveltyGate(use_residuals=fit_on != "real")  # real images carry no generator's print
-    gate.fit(file.training(fit_on).with_residuals(), X_val=file.validation().with_residuals())
+    gate.fit(file.training(fit_on, gate.use_residuals).with_residuals(),
+             X_val=file.validation(gate.use_residuals).with_residuals())
     save_head(gate, path, info)
     return gate
 

@@ -142,6 +142,37 @@ def test_a_head_fit_on_other_embeddings_is_refused(run_copy, capsys):
     assert "checkpoint_sha256" in one_line_error(capsys)
 
 
+def test_rows_are_selected_block_by_block_and_residuals_read_only_when_asked(run_copy, monkeypatch):
+    """training() and validation() give exactly the rows of the whole groups they select, across several read
+    blocks; residuals=False leaves them on disk (no residual dataset is read at all)."""
+    import h5py
+
+    import ganprov.models.embeddings as embeddings_module
+
+    _, run = run_copy
+    file = EmbeddingsFile(run.embeddings)
+    whole = {g: file.read(g) for g in ("real", "generated")}
+    monkeypatch.setattr(embeddings_module, "READ_ROWS", 7)  # several blocks, a partial last one
+    for fit_on, groups in (("real", ["real"]), ("both", ["real", "generated"])):
+        rows = file.training(fit_on)
+        expected = [(p, label) for g in groups for p, label, h in
+                    zip(whole[g].paths, whole[g].labels, whole[g].heldout) if not h]
+        assert list(zip(rows.paths, rows.labels)) == expected and not rows.heldout.any()
+        kept = np.concatenate([~whole[g].heldout for g in groups])
+        np.testing.assert_array_equal(rows.embeddings, np.concatenate([whole[g].embeddings for g in groups])[kept])
+        np.testing.assert_array_equal(rows.residuals, np.concatenate([whole[g].residuals for g in groups])[kept])
+    validation = file.validation()
+    np.testing.assert_array_equal(validation.embeddings, whole["generated"].embeddings[whole["generated"].heldout])
+
+    opened = []
+    original = h5py.Group.__getitem__
+    monkeypatch.setattr(h5py.Group, "__getitem__", lambda self, key: opened.append(key) or original(self, key))
+    bare = file.training("both", residuals=False)
+    assert bare.residuals.shape == (len(rows.labels), 0) and file.validation(residuals=False).residuals.shape[1] == 0
+    assert "residuals" not in opened and "embeddings" in opened
+    np.testing.assert_array_equal(bare.embeddings, rows.embeddings)
+
+
 def test_a_head_that_never_saw_a_subset_keeps_the_proba_columns_aligned(run_copy):
     _, run = run_copy
     file = EmbeddingsFile(run.embeddings)
