@@ -33,9 +33,13 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
     uses_residuals : bool
         Class attribute: whether the head scores [embeddings | noise residuals] rows rather than embeddings
         alone (see models/embeddings.py, `inputs_for`). False here.
+    transductive : bool
+        Class attribute: whether a row's prediction depends on the other rows scored with it (the head
+        clusters the batch), so a set must be scored whole. False here: any split into blocks gives the same.
     """
 
     uses_residuals = False
+    transductive = False
     _parameter_constraints: dict = {}
 
     def _fit_input(self, X, y):

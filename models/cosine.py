@@ -48,8 +48,8 @@ class CosineHead(EmbeddingHead):
         """Learn each class's centroid from embeddings X with subset labels y; returns self."""
         X, y_index = self._fit_input(X, y)
         units = unit_rows(X)
-        sums = np.zeros((len(self.classes_), X.shape[1]), dtype=units.dtype)
-        np.add.at(sums, y_index, units)
+        # One class at a time (np.add.at took 3.6 s on 490,000 rows)
+        sums = np.stack([units[y_index == c].sum(axis=0) for c in range(len(self.classes_))])
         self.centroids_ = unit_rows(sums)
         return self
 

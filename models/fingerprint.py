@@ -67,6 +67,7 @@ class FingerprintHead(EmbeddingHead):
     """
 
     uses_residuals = True
+    transductive = True
     _parameter_constraints = {
         "content": [StrOptions({"logreg", "cosine", "knn"})],
         "alpha": [Interval(Real, 0, 1, closed="neither")],

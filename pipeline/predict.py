@@ -17,6 +17,8 @@ from ganprov.models.embeddings import EmbeddingsFile
 
 from .run_heads import load_gate, load_run_head
 
+PREDICT_ROWS = 65536  # rows an image-by-image head scores at once: 128 MiB of float32 embeddings
+
 
 def unknown_filename(path: str) -> str:
     """A path as the challenge names it: relative to generated_unknown/."""
@@ -55,11 +57,15 @@ def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | 
     unknown = file.read("unknown", residuals)
     names = [unknown_filename(p) for p in unknown.paths]
     order = np.argsort(names, kind="stable")
-    inputs = unknown.inputs_for(head)[order]
     if hasattr(head, "explain"):
-        labels, scores, groups, verdicts = head.explain(inputs)
-    else:
-        (labels, scores), groups, verdicts = head.attribute(inputs), None, []
+        labels, scores, groups, verdicts = head.explain(unknown.inputs_for(head)[order])
+    elif head.transductive:
+        (labels, scores), groups, verdicts = head.attribute(unknown.inputs_for(head)[order]), None, []
+    else:  # block by block, in file order: no sorted copy of every row, nor one of the head's own
+        parts = [head.attribute(unknown.inputs_for(head)[start:start + PREDICT_ROWS])
+                 for start in range(0, len(order), PREDICT_ROWS)]
+        labels, scores = (np.concatenate(part)[order] for part in zip(*parts))
+        groups, verdicts = None, []
     proba = np.zeros((len(order), len(file.subsets)))
     proba[:, [file.subsets.index(c) for c in head.classes_.tolist()]] = scores
     if gate is not None:

@@ -172,6 +172,24 @@ def test_cluster_head_recovers_shifted_generators_that_nearest_centroid_misses()
     assert cluster > cosine + 0.1
 
 
+def test_cluster_head_learns_its_centres_from_a_sample_of_a_large_batch(monkeypatch):
+    """Past FIT_SAMPLE rows k-means sees a sample (speed and memory at scale): with enough rows per dimension
+    in the sample, every row gets the label the whole batch gives it."""
+    import ganprov.models.cluster as cluster_module
+
+    rng = np.random.default_rng(0)
+    means = rng.normal(0, 3, (5, 16))
+    y = np.repeat(np.arange(1, 6), 40)
+    X = (means[y - 1] + rng.normal(0, 1, (len(y), 16))).astype(np.float32)
+    y_test = np.repeat(np.arange(1, 6), 400)
+    drifted = 0.7 * means + 0.3 * np.roll(means, -1, axis=0)
+    X_test = (drifted[y_test - 1] + rng.normal(0, 1, (len(y_test), 16))).astype(np.float32)
+    whole = ClusterHead().fit(X, y).predict(X_test)
+    monkeypatch.setattr(cluster_module, "FIT_SAMPLE", 300)
+    np.testing.assert_array_equal(ClusterHead().fit(X, y).predict(X_test), whole)
+    assert np.mean(whole == y_test) >= 0.95
+
+
 def test_cluster_head_falls_back_to_centroids_on_tiny_batches():
     X, y, X_test, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=10)
     cluster, cosine = ClusterHead().fit(X, y), CosineHead().fit(X, y)
