@@ -2,9 +2,10 @@
 
 faiss (Meta's similarity-search library) computes the similarities in BLAS blocks on every core and keeps each
 query's k best in a heap, without building an index or copying the reference rows. Exact, always: an
-approximate index did not pay at the sizes heads see. Measured on 25,000 × 25,000 synthetic 512-d rows, k 10,
-2 cores: exact 5.6 s; IVF-flat with 64 lists 15 s at nprobe 16 (recall 1.000), 128 lists 9.9 s at nprobe 16
-(recall 0.967), 256 lists 2.2 s at nprobe 4 but recall 0.317; HNSW (M 32) 10 s at recall 0.870.
+approximate index did not pay at the sizes heads see. Measured (benchmarks/search.py) on 25,000 × 25,000
+synthetic 512-d rows, k 10, 2 cores: exact 4.0 s; IVF-flat with 64 lists 15 s at nprobe 16 (recall 1.000),
+128 lists 9.6 s at nprobe 16 (recall 0.968), 256 lists 2.1 s at nprobe 4 but recall 0.300; HNSW (M 32)
+10.4 s at recall 0.870.
 """
 from __future__ import annotations
 
