@@ -67,11 +67,7 @@ class EmbeddingsFile:
         with h5py.File(self.path, "r") as handle:
             g = handle[group]
             for start in range(0, g["embeddings"].shape[0], rows):
-                block = slice(start, start + rows)
-                embeddings = g["embeddings"][block]
-                yield Embeddings(embeddings, [p.decode() for p in g["paths"][block]], g["labels"][block],
-                                 g["heldout"][block],
-                                 g["residuals"][block] if residuals else np.empty((len(embeddings), 0), np.float16))
+                yield read_block(g, slice(start, start + rows), residuals)
 
     def training(self, fit_on: str, residuals: bool = True) -> Embeddings:
         """Labelled rows a head may learn from: never the held-out ones."""
@@ -101,18 +97,23 @@ class EmbeddingsFile:
                     chosen = mask[block]
                     if not chosen.any():
                         continue
-                    end = at + int(chosen.sum())
-                    for name in COLUMNS:
-                        if name == "paths":
-                            out.paths.extend(p.decode() for p in handle[group]["paths"][block][chosen])
-                        elif name != "residuals" or width:
-                            getattr(out, name)[at:end] = handle[group][name][block][chosen]
+                    part, end = read_block(handle[group], block, residuals).rows(chosen), at + int(chosen.sum())
+                    out.paths.extend(part.paths)
+                    for name in ("embeddings", "labels", "heldout", "residuals"):
+                        getattr(out, name)[at:end] = getattr(part, name)
                     at = end
         return out
 
 
-COLUMNS = ("embeddings", "paths", "labels", "heldout", "residuals")  # as the fields of Embeddings
 READ_ROWS = 16384  # rows read at a time: 32 MiB of embeddings and 128 MiB of residuals
+
+
+def read_block(group: h5py.Group, block: slice, residuals: bool) -> Embeddings:
+    """The rows `block` of one group; without `residuals`, none of them (0 columns, nothing read)."""
+    embeddings = group["embeddings"][block]
+    return Embeddings(embeddings, [p.decode() for p in group["paths"][block]], group["labels"][block],
+                      group["heldout"][block],
+                      group["residuals"][block] if residuals else np.empty((len(embeddings), 0), np.float16))
 
 
 def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:

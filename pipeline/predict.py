@@ -57,10 +57,10 @@ def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | 
     unknown = file.read("unknown", residuals)
     names = [unknown_filename(p) for p in unknown.paths]
     order = np.argsort(names, kind="stable")
-    if hasattr(head, "explain"):
-        labels, scores, groups, verdicts = head.explain(unknown.inputs_for(head)[order])
-    elif head.transductive:
-        (labels, scores), groups, verdicts = head.attribute(unknown.inputs_for(head)[order]), None, []
+    if head.transductive:  # the whole set at once, in name order
+        inputs = unknown.inputs_for(head)[order]
+        labels, scores, groups, verdicts = (head.explain(inputs) if hasattr(head, "explain")
+                                            else (*head.attribute(inputs), None, []))
     else:  # block by block, in file order: no sorted copy of every row, nor one of the head's own
         parts = [head.attribute(unknown.inputs_for(head)[start:start + PREDICT_ROWS])
                  for start in range(0, len(order), PREDICT_ROWS)]

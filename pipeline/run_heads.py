@@ -3,8 +3,8 @@
 Beside the heads, RUN/heads/novelty/FIT_ON.joblib holds the novelty gate that `predict --abstain` uses for
 heads fit on those rows. It depends on the embeddings and the rows alone, not on the head, so heads fit on the
 same rows share it. It keeps every training row (a nearest-neighbour reference: 29 s and 250 MB for 25,000
-rows and 25,000 held-out ones), so it is fitted by the first `predict --abstain`, not by every fit, and reused until the embeddings
-file changes.
+rows and 25,000 held-out ones), so it is fitted by the first `predict --abstain`, not by every fit, and reused
+until the embeddings file changes.
 """
 from __future__ import annotations
 
@@ -82,7 +82,9 @@ def embeddings_stamp(file: EmbeddingsFile) -> list[int]:
 def load_gate(run: RunFolder, fit_on: str, file: EmbeddingsFile) -> NoveltyGate:
     """The novelty gate for heads fit on `fit_on`: the saved one when it was fitted on this very embeddings
     file (loaded only after its sha256 checks out), else fitted now and saved."""
-    if not len(file.validation().labels):
+    use_residuals = fit_on != "real"  # real images carry no generator's print
+    validation = file.validation(use_residuals)
+    if not len(validation.labels):
         raise HeadError(f"{file.path} has no held-out rows to calibrate the novelty gate on: --abstain needs them")
     path = run.novelty_gate(fit_on)
     info = {"fit_on": fit_on, "provenance": file.provenance, "embeddings": embeddings_stamp(file)}
@@ -91,9 +93,8 @@ def load_gate(run: RunFolder, fit_on: str, file: EmbeddingsFile) -> NoveltyGate:
             return load_head(path, file.provenance)[0]
     except (OSError, HeadError):  # none yet, or damaged: fit it again
         pass
-    gate = NoveltyGate(use_residuals=fit_on != "real")  # real images carry no generator's print
-    gate.fit(file.training(fit_on, gate.use_residuals).with_residuals(),
-             X_val=file.validation(gate.use_residuals).with_residuals())
+    gate = NoveltyGate(use_residuals=use_residuals)
+    gate.fit(file.training(fit_on, use_residuals).with_residuals(), X_val=validation.with_residuals())
     save_head(gate, path, info)
     return gate
 
