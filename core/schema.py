@@ -11,6 +11,11 @@ MATCHING_KEYS = ("checkpoint_sha256", "image_size", "normalisation")
 SAME_FILE_KEYS = MATCHING_KEYS + ("residual",)
 
 
+def resized(group: str) -> str:
+    """The group of `group`'s images resized to the unknown images' size first (features/channel.py)."""
+    return group + "_resized"
+
+
 def regime(groups) -> str:
     """"challenge" when labelled generated images exist, "audit" when only real subsets do."""
     return "challenge" if "generated" in groups else "audit"

@@ -27,6 +27,7 @@ from ganprov.core.schema import EMBEDDING_DIM
 from ganprov.core.volumes import Reading
 
 from . import distributed, store
+from .channel import resized_twins
 from .backbone import IMAGENET_MEAN, IMAGENET_STD, for_inference
 from .checkpoint import load_model
 from .image_list import ImageList
@@ -75,7 +76,7 @@ def write_embeddings(model, root: Path, lists: list[ImageList], out: Path, prov:
             require_space(out.parent, ROW_BYTES * left + SPACE_SLACK, out.name)
             for image_list in lists:
                 dataset = ImageFiles(root, image_list.paths, image_list.labels, image_size, residuals=True,
-                                     reading=reading)
+                                     reading=reading, through=image_list.through)
                 rows, failed = write_list(model, handle, image_list, dataset, batch_size, workers, device, strict,
                                           progress, out)
                 embedded, skipped = embedded + rows, skipped + failed
@@ -191,7 +192,7 @@ def layout_lists(data: str | os.PathLike, seed: int, subsets=None, slice_axis: i
                              f"{[int(s) for s in subsets]}: embed the data it was trained on, or train a run on this data")
     lists = [ImageList.stamped(name, layout.root, split.paths, split.labels, layout.heldout(name, seed))
              for name, split in layout.splits.items()]
-    return layout.root, lists
+    return layout.root, lists + resized_twins(layout.root, lists)
 
 
 def require_every_subset(run: RunFolder, subsets) -> None:

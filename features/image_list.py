@@ -22,6 +22,7 @@ class ImageList:
     labels: tuple[int, ...]
     heldout: np.ndarray
     stamps: tuple[str, ...]  # size and modification time per file (file_stamps)
+    through: tuple[int, int] | None = None  # (width, height) each image is resized to first (features/channel.py)
 
     @classmethod
     def stamped(cls, name: str, root: Path, paths: tuple[str, ...], labels: tuple[int, ...],
@@ -33,7 +34,10 @@ class ImageList:
     def files_sha256(self) -> str:
         """The cache key: names, sizes and modification times, so other pixels under the same names (a
         replaced image, next month's batch) make an embeddings file stale instead of silently reused."""
-        return hashlib.sha256("\n".join(f"{p}\t{s}" for p, s in zip(self.paths, self.stamps)).encode()).hexdigest()
+        key = "\n".join(f"{p}\t{s}" for p, s in zip(self.paths, self.stamps))
+        if self.through is not None:  # the same files through another resize are other rows
+            key += "\nthrough\t{}x{}".format(*self.through)
+        return hashlib.sha256(key.encode()).hexdigest()
 
     def share(self, world: distributed.World, batch_size: int) -> ImageList:
         """This process's contiguous run of whole batches: every image lands in the batch it would have
@@ -41,7 +45,8 @@ class ImageList:
         batches = -(-len(self.paths) // batch_size)
         start, stop = (batches * rank // world.size * batch_size for rank in (world.rank, world.rank + 1))
         part = slice(start, min(stop, len(self.paths)))
-        return ImageList(self.name, self.paths[part], self.labels[part], self.heldout[part], self.stamps[part])
+        return ImageList(self.name, self.paths[part], self.labels[part], self.heldout[part], self.stamps[part],
+                         self.through)
 
 
 def file_stamps(root: Path, paths) -> tuple[str, ...]:

@@ -70,16 +70,21 @@ class EmbeddingsFile:
                 yield read_block(g, slice(start, start + rows), residuals)
 
     def training(self, fit_on: str, residuals: bool = True) -> Embeddings:
-        """Labelled rows a head may learn from: never the held-out ones."""
+        """Labelled rows a head may learn from: never the held-out ones. A group's resized twin, where embed
+        wrote one (features/channel.py), comes with it."""
         wanted = {"real": ["real"], "generated": ["generated"], "both": ["real", "generated"]}[fit_on]
         missing = [g for g in wanted if g not in self.groups]
         if missing:
             raise GanprovError(f"--fit-on {fit_on} needs the {missing[0]} group, which {self.path} does not have")
-        return self.select(wanted, np.logical_not, residuals)
+        return self.select(self.with_twins(wanted), np.logical_not, residuals)
 
     def validation(self, residuals: bool = True) -> Embeddings:
-        """Held-out labelled rows, seen by neither the backbone's training nor any head's fit."""
-        return self.select([self.validation_group], np.asarray, residuals)
+        """Held-out labelled rows, seen by neither the backbone's training nor any head's fit (with their
+        resized twins, as in `training`)."""
+        return self.select(self.with_twins([self.validation_group]), np.asarray, residuals)
+
+    def with_twins(self, groups: list[str]) -> list[str]:
+        return [name for group in groups for name in (group, schema.resized(group)) if name in self.groups]
 
     def select(self, groups: list[str], keep, residuals: bool) -> Embeddings:
         """The rows of `groups` whose held-out flags `keep` maps to True, in order, read block by block into

@@ -1,0 +1,58 @@
+"""Reference images seen through the scored images' channel.
+
+A scored set is often not at its references' resolution: a generator trained on downscaled slices, a batch
+re-saved at half or twice the size. The backbone then sees a blurrier or sharper picture of the same anatomy
+than the real images it is compared with, and a content head fitted on those real images votes for the
+wrong subset (mri-slab scaled ×0.5: 20 % of images wrongly attributed). So when the unknown images' usual
+size differs from the labelled images', every labelled image is embedded a second time after being resized
+to it — the same resize the scored images went through — into a twin group `NAME_resized`, and heads learn
+from both (models/embeddings.py). Only the size is matched: JPEG re-saving left attribution unchanged.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from PIL import Image
+
+from ganprov.core import volumes
+from ganprov.core.schema import resized
+
+from .image_list import ImageList
+
+# Headers read to find a set's usual size: enough for a clear majority, instant for any set.
+SIZE_SAMPLE = 500
+
+
+def usual_size(root: Path, paths) -> tuple[int, int] | None:
+    """The most common (width, height) among evenly spaced files of `paths`, read from their headers only;
+    None for DICOM/NIfTI slices (already at their scanner's resolution) or when no header can be read."""
+    step = max(1, len(paths) // SIZE_SAMPLE)
+    sizes = Counter()
+    for path in paths[::step]:
+        file = volumes.split_item(path)[0]
+        if volumes.is_dicom(file) or volumes.is_nifti(file):
+            continue
+        try:
+            with Image.open(root / file) as image:  # reads the header, not the pixels
+                sizes[image.size] += 1
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue  # decoding will skip it with its reason
+    return sizes.most_common(1)[0][0] if sizes else None
+
+
+def resized_twins(root: Path, lists: list[ImageList]) -> list[ImageList]:
+    """For each labelled list, its twin resized to the unknown images' usual size, when that differs from the
+    labelled images' own; none when there is no unknown list or the sizes agree."""
+    by_name = {images.name: images for images in lists}
+    if "unknown" not in by_name or not len(by_name["unknown"].paths):
+        return []
+    target = usual_size(root, by_name["unknown"].paths)
+    twins = []
+    for name in ("real", "generated"):
+        images = by_name.get(name)
+        if images is None or target is None or usual_size(root, images.paths) in (None, target):
+            continue
+        twins.append(replace(images, name=resized(name), through=target))
+    return twins

@@ -1,0 +1,66 @@
+"""Labelled images seen through the unknown images' resize (features/channel.py)."""
+import shutil
+
+import h5py
+import numpy as np
+from PIL import Image
+from tiny_data import make_data
+
+from ganprov.features.embed import embed, layout_lists
+from ganprov.models.embeddings import EmbeddingsFile
+
+
+def resize_folder(folder, size):
+    for path in sorted(folder.glob("*.png")):
+        Image.open(path).resize((size, size), Image.Resampling.BILINEAR).save(path)
+
+
+def test_labelled_lists_get_a_twin_only_when_the_unknown_images_are_another_size(tmp_path):
+    same = make_data(tmp_path / "same", size=32)
+    assert [i.name for i in layout_lists(same, seed=0)[1]] == ["real", "generated", "unknown"]
+
+    smaller = make_data(tmp_path / "smaller", size=32)
+    resize_folder(smaller / "generated_unknown", 16)
+    lists = {i.name: i for i in layout_lists(smaller, seed=0)[1]}
+    assert set(lists) == {"real", "generated", "unknown", "real_resized", "generated_resized"}
+    for name in ("real", "generated"):
+        twin = lists[f"{name}_resized"]
+        assert twin.through == (16, 16) and twin.paths == lists[name].paths and twin.labels == lists[name].labels
+        assert (twin.heldout == lists[name].heldout).all()
+        assert twin.files_sha256 != lists[name].files_sha256  # a cached file of the plain rows is not reused
+
+    audit = make_data(tmp_path / "audit", size=32, generated=None)
+    resize_folder(audit / "generated_unknown", 64)
+    twins = [i for i in layout_lists(audit, seed=0)[1] if i.through is not None]
+    assert [(i.name, i.through) for i in twins] == [("real_resized", (64, 64))]
+
+
+def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_learn_from_both(trained_run, tmp_path):
+    _, trained = trained_run
+    data = make_data(tmp_path / "data", size=32, generated=None)
+    resize_folder(data / "generated_unknown", 16)
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    embed(data, run, batch_size=4, workers=0)
+    # The same real images, resized to 16 px on disk beforehand, embedded as the plain real group.
+    by_hand = tmp_path / "by_hand"
+    shutil.copytree(data, by_hand)
+    for folder in (by_hand / "real").iterdir():
+        resize_folder(folder, 16)
+    other_run = tmp_path / "other_run"
+    shutil.copytree(trained, other_run)
+    embed(by_hand, other_run, batch_size=4, workers=0)
+
+    with h5py.File(run / "embeddings.h5", "r") as twin, h5py.File(other_run / "embeddings.h5", "r") as plain:
+        assert twin["real_resized"].attrs["through"].tolist() == [16, 16]
+        assert "real_resized" not in plain  # its real images are the unknown images' size already
+        for key in ("paths", "labels", "heldout"):
+            assert (twin[f"real_resized/{key}"][:] == twin[f"real/{key}"][:]).all()
+        np.testing.assert_allclose(twin["real_resized/embeddings"][:], plain["real/embeddings"][:], atol=1e-5)
+        np.testing.assert_array_equal(twin["real_resized/residuals"][:], plain["real/residuals"][:])
+        assert not np.allclose(twin["real_resized/embeddings"][:], twin["real/embeddings"][:], atol=1e-3)
+
+    file = EmbeddingsFile(run / "embeddings.h5")
+    plain_rows = EmbeddingsFile(other_run / "embeddings.h5")
+    assert len(file.training("real").labels) == 2 * len(plain_rows.training("real").labels)
+    assert len(file.validation().labels) == 2 * len(plain_rows.validation().labels) > 0
