@@ -56,3 +56,19 @@ def resized_twins(root: Path, lists: list[ImageList]) -> list[ImageList]:
             continue
         twins.append(replace(images, name=resized(name), through=target))
     return twins
+
+
+def reference_sizes(embeddings: Path) -> set[tuple[int, int]]:
+    """The sizes a run's heads learned their labelled images at: the real images' own usual size (while they
+    are still where they were embedded from) and that of any resized twin."""
+    import h5py
+
+    sizes = set()
+    with h5py.File(embeddings, "r") as handle:
+        root = Path(handle.attrs.get("data_root", ""))
+        for name in handle:
+            if "through" in handle[name].attrs:
+                sizes.add(tuple(int(v) for v in handle[name].attrs["through"]))
+        real = [p.decode() for p in handle["real/paths"][:SIZE_SAMPLE]] if "real" in handle else []
+    native = usual_size(root, real) if real and root.is_dir() else None
+    return sizes | ({native} if native else set())

@@ -51,6 +51,7 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     paths = tuple(list_images(images, images, reading.slice_axis))
     if not paths:
         raise GanprovError(f"{images} holds no PNG, JPEG, TIFF, BMP, DICOM or NIfTI files")
+    warn_if_resized(run, images, paths)
     image_list = ImageList.stamped("images", images, paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
     summary = embed_paths(model, int(meta["image_size"]), images, [image_list], embeddings_out, prov,
                           batch_size=batch_size, workers=workers, device=pick_device(device), strict=strict,
@@ -71,3 +72,16 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
             scored += len(block.paths)
     print(f"scored {scored} files with {head} ({len(paths) - scored} unreadable, skipped) → {out}")
     return out
+
+
+def warn_if_resized(run: RunFolder, images: Path, paths) -> None:
+    """Say so when the batch is not at a size the heads learned their references at (features/channel.py):
+    a content head then sees blurrier or sharper anatomy than it learned, and attributes worse."""
+    from ganprov.features.channel import reference_sizes, usual_size
+
+    batch, learned = usual_size(images, paths), reference_sizes(run.embeddings)
+    if batch is not None and learned and batch not in learned:
+        sizes = ", ".join(f"{w}×{h}" for w, h in sorted(learned))
+        print(f"warning: these images are mostly {batch[0]}×{batch[1]} pixels, but the heads learned from labelled "
+              f"images at {sizes}: attribution suffers (on a benchmark scaled ×0.5, 20 % wrongly attributed). For "
+              f"references resized to match, put them in DATA/generated_unknown and run `ganprov embed` and `fit`.")

@@ -64,3 +64,18 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
     plain_rows = EmbeddingsFile(other_run / "embeddings.h5")
     assert len(file.training("real").labels) == 2 * len(plain_rows.training("real").labels)
     assert len(file.validation().labels) == 2 * len(plain_rows.validation().labels) > 0
+
+
+def test_score_warns_when_a_batch_is_not_at_a_size_the_heads_learned_from(run_copy, tmp_path, capsys):
+    from ganprov.pipeline.cli import main
+
+    data, run = run_copy  # tiny data: every image 32 px
+    score = ["score", "--run", str(run.path), "--head", "logreg", "--workers", "0"]
+    same = shutil.copytree(data / "generated_unknown", tmp_path / "same")
+    assert main(score + ["--images", str(same), "--out", str(tmp_path / "same.csv")]) == 0
+    assert "warning" not in capsys.readouterr().out
+    smaller = shutil.copytree(data / "generated_unknown", tmp_path / "smaller")
+    resize_folder(smaller, 16)
+    assert main(score + ["--images", str(smaller), "--out", str(tmp_path / "smaller.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "mostly 16×16 pixels, but the heads learned from labelled images at 32×32" in out
