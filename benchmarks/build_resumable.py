@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """../shared/bench/tools/build_benchmark.py, resumable: each subset's generator is trained once and its samples
 kept (OUT/.samples/tK.npy), so a build killed after hours (K = 8 takes ~2 CPU-hours) goes on from the next
-subset. Same arguments, same seeds, same images and truth file as the tool.
+subset. Same arguments, same seeds, same images and truth file as the tool. A second process started with
+--reverse trains the subsets from the last one down, so two cores build one benchmark; whichever finishes
+last writes the unknown set.
 
-  python benchmarks/build_resumable.py --volume VOL.nii.gz --out DIR --split slab --subsets 8 --seed 3
+  python benchmarks/build_resumable.py --volume VOL.nii.gz --out DIR --split slab --subsets 8 --seed 3 [--reverse]
 """
 import argparse
 import csv
@@ -28,13 +30,14 @@ def main():
                           ("iters", 1000), ("gen-labelled", 200), ("gen-unknown", 200), ("seed", 0)):
         ap.add_argument(f"--{name}", required=default is None, default=default,
                         type=type(default) if isinstance(default, int) else str)
+    ap.add_argument("--reverse", action="store_true", help="train the subsets from the last one down")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     out, kept = Path(a.out), Path(a.out) / ".samples"
     kept.mkdir(parents=True, exist_ok=True)
     groups = tool.split(list(tool.slices(tool.load_volume(a.volume), a.size)), a.split, a.subsets, rng)
-    unknown = []
-    for k, group in enumerate(groups, 1):
+    order = list(enumerate(groups, 1))
+    for k, group in reversed(order) if a.reverse else order:
         samples = kept / f"t{k}.npy"
         if not samples.exists():
             real = out / "real" / f"t{k}"
@@ -53,7 +56,12 @@ def main():
             np.save(kept / f"t{k}.partial.npy", x)
             os.replace(kept / f"t{k}.partial.npy", samples)  # the subset counts as done only now
             print(f"subset t{k}: {len(group)} real, generator trained, {len(x)} sampled", flush=True)
-        x = np.load(samples)
+    if not all((kept / f"t{k}.npy").exists() for k, _ in order):
+        print("subsets still being trained by another process; it writes the unknown set", flush=True)
+        return
+    unknown = []
+    for k, _ in order:
+        x = np.load(kept / f"t{k}.npy")
         unknown += [(x[j], k) for j in range(a.gen_labelled, len(x))]
     rng.shuffle(unknown)
     folder = out / "generated_unknown"

@@ -5,7 +5,7 @@
 
 PATH is a challenge-layout benchmark with PATH.truth.csv beside it (the test set: read only to score).
 Scenarios (../shared/bench/tools/recompose.py): the unknown set as shipped, one generator only (subset 3),
-200/100/40/10/0 images per subset, JPEG quality 75, scaled ×2 and ×0.5, one generator re-saved as JPEG 75 or
+200/100/40/10/0 images per subset, JPEG quality 75 and 50, scaled ×2, ×1.5, ×0.75 and ×0.5, one generator re-saved as JPEG 75 or
 scaled ×2, a second generator of subset K (--twin), a
 generator of another architecture (--upsample), and subset 5 dropped from the candidates (its generator's
 images must come out 0). In the audit regime generated/ is left out. The backbone is trained once per
@@ -90,6 +90,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     scenarios = {"shipped": [], "one-generator": ["--only", "3"], "imbalanced": ["--counts", "200,100,40,10,0"],
                  "jpeg75": ["--jpeg", "75"], "scale2": ["--scale", "2"], "scale0.5": ["--scale", "0.5"],
+                 "jpeg50": ["--jpeg", "50"], "scale0.75": ["--scale", "0.75"], "scale1.5": ["--scale", "1.5"],
                  "one-jpeg75": ["--only", "3", "--jpeg", "75"], "one-scale2": ["--only", "3", "--scale", "2"]}
     for scenario, spec in (("twin", a.twin), ("upsample", a.upsample)):
         if spec:  # DIR:K, with DIR made absolute: recompose runs from the project folder
