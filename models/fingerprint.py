@@ -19,13 +19,17 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.metrics import confusion_matrix
+from sklearn.metrics import confusion_matrix, homogeneity_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .base import FLOATS, SEED, EmbeddingHead
 from .generators import fixed_groups, generator_groups
 from .group_evidence import judge_groups
+
+
+# Held-out generated images per subset needed to check the grouping: two of its smallest groups (5 images).
+CHECK_ROWS = 10
 
 
 def content_head(name: str, seed: int):
@@ -46,6 +50,10 @@ class FingerprintHead(EmbeddingHead):
         Fingerprint correlation, in [-1, 1], above which two groups are one generator.
     one_generator_per_subset : bool, default=False
         Exactly one generator per subset, matched one-to-one (the challenge's setting).
+    trust_groups_above : float, default=0.9
+        With labelled generated held-out rows (challenge regime, at least CHECK_ROWS per subset): the
+        homogeneity of the groups found among them (1: no group mixes two generators) below which grouping
+        is not trusted and images are attributed one by one by the content head.
     n_embedding : int, default=512
         Columns of X that hold the embedding; those after them hold the noise residual.
     seed : int, default=0
@@ -59,11 +67,15 @@ class FingerprintHead(EmbeddingHead):
         The fitted content head, on the first `n_embedding` columns.
     confusion_ : ndarray of shape (n_classes, n_classes) or None
         The content head's confusion matrix on the held-out rows given to `fit`; None without them.
+    grouping_homogeneity_ : float or None
+        Homogeneity of the groups found among held-out labelled generated rows; None when there are none
+        (audit regime: real images carry no generator's print to group by).
 
     Notes
     -----
     Transductive: predictions depend on the whole batch, which should hold many images of each generator.
-    Rows without residual columns are attributed image by image by the content head.
+    Rows without residual columns are attributed image by image by the content head, and so is every row when
+    the grouping mixed the generators of the labelled held-out generated rows (`grouping_homogeneity_`).
     """
 
     uses_residuals = True
@@ -72,25 +84,30 @@ class FingerprintHead(EmbeddingHead):
         "content": [StrOptions({"logreg", "cosine", "knn"})],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "merge_above": [Interval(Real, -1, 1, closed="both")],
+        "trust_groups_above": [Interval(Real, 0, 1, closed="both")],
         "one_generator_per_subset": ["boolean"],
         "n_embedding": [Interval(Integral, 1, None, closed="left")],
         "seed": SEED,
     }
 
-    def __init__(self, content="logreg", alpha=0.01, merge_above=0.45, one_generator_per_subset=False,
-                 n_embedding=512, seed=0):
+    def __init__(self, content="logreg", alpha=0.01, merge_above=0.45, trust_groups_above=0.9,
+                 one_generator_per_subset=False, n_embedding=512, seed=0):
         self.content = content
         self.alpha = alpha
         self.merge_above = merge_above
+        self.trust_groups_above = trust_groups_above
         self.one_generator_per_subset = one_generator_per_subset
         self.n_embedding = n_embedding
         self.seed = seed
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, X_val=None, y_val=None):
+    def fit(self, X, y, X_val=None, y_val=None, generated_val=False):
         """Fit the content head on (X, y); returns self. (X_val, y_val): held-out labelled rows, seen by neither
         the backbone nor this fit, whose confusion matrix says how much a vote is worth
-        (models/group_evidence.py); without them a vote for a subset counts for that subset alone."""
+        (models/group_evidence.py); without them a vote for a subset counts for that subset alone. With
+        `generated_val` they are generated images, one generator per subset, and the grouping is checked on
+        them: where it mixes their generators (a set downscaled ×0.5 loses most of the generators' prints),
+        images are attributed one by one."""
         X, y_index = self._fit_input(X, y)
         self.content_ = content_head(self.content, self.seed).fit(X[:, :self.n_embedding], self.classes_[y_index])
         self.confusion_ = None
@@ -98,6 +115,10 @@ class FingerprintHead(EmbeddingHead):
             X_val = validate_data(self, X_val, dtype=FLOATS, reset=False)
             predicted = self.content_.predict(X_val[:, :self.n_embedding])
             self.confusion_ = confusion_matrix(y_val, predicted, labels=self.classes_)
+        self.grouping_homogeneity_ = None
+        if (generated_val and X_val is not None and X_val.shape[1] > self.n_embedding
+                and min(np.unique(y_val, return_counts=True)[1]) >= CHECK_ROWS):
+            self.grouping_homogeneity_ = float(homogeneity_score(y_val, self.groups(X_val)))
         return self
 
     def groups(self, X) -> np.ndarray:
@@ -108,11 +129,14 @@ class FingerprintHead(EmbeddingHead):
         return generator_groups(residuals, merge_above=self.merge_above, seed=self.seed)
 
     def explain(self, X):
-        """(labels, probabilities, groups, verdicts): the per-group evidence behind `attribute`."""
+        """(labels, probabilities, groups, verdicts): the per-group evidence behind `attribute`; groups None
+        and no verdicts where images are attributed one by one."""
         X = self._predict_input(X)
         proba = self.content_.predict_proba(X[:, :self.n_embedding])
-        if X.shape[1] <= self.n_embedding:  # no residuals, no groups: the content head image by image
-            return self.classes_[proba.argmax(axis=1)], proba, np.arange(len(X)), []
+        checked = self.grouping_homogeneity_
+        untrusted = checked is not None and checked < self.trust_groups_above
+        if X.shape[1] <= self.n_embedding or untrusted:  # no (trusted) groups: the content head image by image
+            return self.classes_[proba.argmax(axis=1)], proba, None, []
         votes = proba.argmax(axis=1)  # content_ was fitted on the same labels: same columns as classes_
         groups = self.groups(X)
         verdicts = judge_groups(votes, groups, self.classes_, self.alpha, self.confusion_,

@@ -51,8 +51,10 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
         rows = file.training(choice, residuals)
         head = make_head(name, **(params or {}))
         # Heads that weigh their evidence by how it fares on held-out rows (fingerprint) get them to fit on.
-        held_out = ({"X_val": validation.inputs_for(head), "y_val": validation.labels}
-                    if "X_val" in inspect.signature(head.fit).parameters else {})
+        parameters = inspect.signature(head.fit).parameters
+        held_out = {"X_val": validation.inputs_for(head), "y_val": validation.labels} if "X_val" in parameters else {}
+        if "generated_val" in parameters:  # held-out generated images: the fingerprint head checks its grouping
+            held_out["generated_val"] = file.validation_group == "generated"
         try:
             head.fit(rows.inputs_for(head), rows.labels, **held_out)
         except InvalidParameterError as error:  # e.g. k=0 from Python: the CLI's options never get this far

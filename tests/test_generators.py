@@ -123,6 +123,25 @@ def test_fingerprint_head_attributes_whole_generators_many_to_one():
     assert clone(head).get_params() == head.get_params()
 
 
+def test_fingerprint_head_attributes_image_by_image_where_its_groups_mix_the_labelled_generators():
+    """Held-out generated images (challenge regime) check the grouping: when their prints no longer tell their
+    generators apart (here all three share one), the head stops trusting groups."""
+    X, y, X_val, y_val, X_test, source, _ = fingerprint_problem([50, 50, 50, 50])
+    content = X_val[:, :16]  # 20 held-out images per subset, by content
+    apart, _ = generator_outputs([20, 20, 20], seed=5)  # one generator per subset, each its own print
+    alike, _ = generator_outputs([60], seed=5)  # three generators whose prints are one
+    for residuals, trusted in ((apart, True), (alike, False)):
+        head = FingerprintHead(n_embedding=16).fit(X, y, np.hstack([content, residuals]), y_val, generated_val=True)
+        labels, _, groups, verdicts = head.explain(X_test)
+        assert (head.grouping_homogeneity_ > 0.9) == trusted
+        assert (len(verdicts) == 4) == trusted and (groups is not None) == trusted
+        if not trusted:
+            np.testing.assert_array_equal(labels, head.content_.predict(X_test[:, :16]))
+    # Real held-out images carry no print: without generated_val nothing is checked, groups are trusted.
+    head = FingerprintHead(n_embedding=16).fit(X, y, np.hstack([content, alike]), y_val)
+    assert head.grouping_homogeneity_ is None and len(head.explain(X_test)[3]) == 4
+
+
 def test_fingerprint_head_without_residuals_scores_image_by_image():
     X, y, X_val, y_val, X_test, _, _ = fingerprint_problem([20, 20, 20, 20])
     head = FingerprintHead(n_embedding=16).fit(X[:, :16], y)
