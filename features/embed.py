@@ -27,8 +27,8 @@ from ganprov.core.schema import EMBEDDING_DIM
 from ganprov.core.volumes import Reading
 
 from . import distributed, store
-from .channel import resized_twins
 from .backbone import IMAGENET_MEAN, IMAGENET_STD, for_inference
+from .channel import resized_twins
 from .checkpoint import load_model
 from .image_list import ImageList
 from .images import ImageFiles, collate

@@ -27,7 +27,6 @@ from .base import FLOATS, SEED, EmbeddingHead
 from .generators import fixed_groups, generator_groups
 from .group_evidence import judge_groups
 
-
 # Held-out generated images per subset needed to check the grouping: two of its smallest groups (5 images).
 CHECK_ROWS = 10
 
