@@ -10,8 +10,8 @@ scaled ×2, a second generator of subset K (--twin), a
 generator of another architecture (--upsample), and subset 5 dropped from the candidates (its generator's
 images must come out 0). In the audit regime generated/ is left out. The backbone is trained once per
 benchmark and regime (`ganprov train`, 64 px, random init); every scenario that keeps the candidates reuses
-it (`ganprov embed`, `fit --head all`, `predict`, `evaluate --truth`); the dropped-candidate scenario trains
-its own (`ganprov run`). Results go to WORK/results.jsonl, one line per scenario and head.
+it (`ganprov embed`, `fit --head all`, `predict`, `evaluate --truth`); the dropped-candidate and the scaled
+scenarios train their own (`ganprov run`). Results go to WORK/results.jsonl, one line per scenario and head.
 """
 import argparse
 import csv
@@ -107,7 +107,9 @@ def main():
         data = recompose(bench, work / "data" / scenario, a.regime, *options)
         truth = f"{data}.truth.csv"
         run = work / "runs" / scenario
-        if scenario == "drop-candidate":
+        # Other candidates, or unknown images of another size (the backbone also learns the real images
+        # resized to it): a backbone of its own.
+        if scenario == "drop-candidate" or "--scale" in options:
             sh(*GANPROV, "run", "--data", data, "--run", run, *TRAIN, "--truth", truth)
         else:
             run.mkdir(parents=True, exist_ok=True)

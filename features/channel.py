@@ -6,7 +6,8 @@ than the real images it is compared with, and a content head fitted on those rea
 wrong subset (mri-slab scaled ×0.5: 20 % of images wrongly attributed). So when the unknown images' usual
 size differs from the labelled images', every labelled image is embedded a second time after being resized
 to it — the same resize the scored images went through — into a twin group `NAME_resized`, and heads learn
-from both (models/embeddings.py). Only the size is matched: JPEG re-saving left attribution unchanged.
+from both (models/embeddings.py); the backbone, too, trains on both (features/train.py). Only the size is
+matched: JPEG re-saving left attribution unchanged.
 """
 from __future__ import annotations
 

@@ -84,7 +84,8 @@ def load_image(path: str | Path, size: int, reading: Reading = Reading()) -> tor
 class ImageFiles(torch.utils.data.Dataset):
     """(image or None, label, row, reason) for each file; a bad file never raises inside a worker.
     With residuals=True the image is an (image, noise residual) pair. With `through` = (width, height) each
-    image is first resized to that size, as the scored images were (features/channel.py)."""
+    image is first resized to that size, as the scored images were (features/channel.py); a list gives one
+    such size per file (None: as decoded)."""
 
     def __init__(self, root: str | Path, paths, labels, size: int, transform=None, residuals: bool = False,
                  reading: Reading = Reading(), through: tuple[int, int] | None = None):
@@ -99,8 +100,9 @@ class ImageFiles(torch.utils.data.Dataset):
             decoded = decode(self.root / self.paths[row], self.reading)
         except BadImage as error:
             return None, self.labels[row], row, str(error)
-        if self.through is not None and decoded.size != tuple(self.through):
-            decoded = decoded.resize(tuple(self.through), Image.Resampling.BILINEAR)
+        through = self.through[row] if isinstance(self.through, list) else self.through
+        if through is not None and decoded.size != tuple(through):
+            decoded = decoded.resize(tuple(through), Image.Resampling.BILINEAR)
         image = to_tensor(decoded, self.size)
         if self.transform is not None:
             image = self.transform(image)

@@ -31,6 +31,7 @@ from ganprov.core.settings import TrainSettings
 from . import checkpoint, distributed
 from .augment import identity_preserving
 from .backbone import build_model
+from .channel import usual_size
 from .images import ImageFiles, collate
 
 # Settings that must not change between an interrupted run and its --resume.
@@ -85,8 +86,24 @@ def training_rows(layout: Layout, settings: TrainSettings) -> tuple[ImageFiles, 
     val_paths, val_labels = rows(layout.validation_split, True)
     size = settings.image_size
     transform = identity_preserving(size) if settings.augment else None
-    return (ImageFiles(layout.root, train_paths, train_labels, size, transform, reading=settings.reading),
-            ImageFiles(layout.root, val_paths, val_labels, size, reading=settings.reading))
+    target = twin_size(layout)
+
+    def images(paths, labels, transform=None):
+        if target is None:
+            return ImageFiles(layout.root, paths, labels, size, transform, reading=settings.reading)
+        # Each image twice: as it is and resized to the unknown images' size, as embed's twins are.
+        return ImageFiles(layout.root, paths * 2, labels * 2, size, transform, reading=settings.reading,
+                          through=[None] * len(paths) + [target] * len(paths))
+    return images(train_paths, train_labels, transform), images(val_paths, val_labels)
+
+
+def twin_size(layout: Layout) -> tuple[int, int] | None:
+    """The unknown images' usual size where it differs from the real images' (features/channel.py): the backbone
+    then also learns the real images resized to it, so its features hold up on the scored images' blur."""
+    if "unknown" not in layout.splits:
+        return None
+    target = usual_size(layout.root, layout.splits["unknown"].paths)
+    return None if usual_size(layout.root, layout.splits["real"].paths) in (None, target) else target
 
 
 def train_loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, world: distributed.World,
@@ -219,6 +236,9 @@ def train_epochs(settings: TrainSettings, run: RunFolder, layout: Layout, state:
                  world: distributed.World) -> dict:
     """The epochs themselves (from `state` when resuming), saving checkpoint.pt, last.pt and the log."""
     train_set, val_set = training_rows(layout, settings)
+    if isinstance(train_set.through, list) and world.is_main:
+        print("the unknown images are {}×{} pixels, the real ones another size: training on the labelled images "
+              "both as they are and resized to that size".format(*train_set.through[-1]))
     network, origin = build_model(len(layout.subsets), settings.weights, settings.seed)
     if state is not None:
         network.load_state_dict(state["model"])

@@ -79,3 +79,24 @@ def test_score_warns_when_a_batch_is_not_at_a_size_the_heads_learned_from(run_co
     assert main(score + ["--images", str(smaller), "--out", str(tmp_path / "smaller.csv")]) == 0
     out = capsys.readouterr().out
     assert "mostly 16×16 pixels, but the heads learned from labelled images at 32×32" in out
+
+
+def test_training_rows_hold_each_labelled_image_also_resized_when_the_unknown_images_are_another_size(tmp_path):
+    from ganprov.core.layout import discover
+    from ganprov.core.settings import TrainSettings
+    from ganprov.features.images import load_image
+    from ganprov.features.train import training_rows
+
+    data = make_data(tmp_path / "data", size=32)
+    settings = TrainSettings(data=str(data), weights="none", image_size=32, train_on="real")
+    plain, plain_val = training_rows(discover(data), settings)
+    resize_folder(data / "generated_unknown", 16)
+    train_set, val_set = training_rows(discover(data), settings)
+    n = len(plain)
+    assert len(train_set) == 2 * n and len(val_set) == 2 * len(plain_val) > 0
+    assert train_set.paths[n:] == train_set.paths[:n] == plain.paths and train_set.labels[n:] == plain.labels
+    first = data / train_set.paths[n]
+    resized = tmp_path / "resized.png"
+    Image.open(first).resize((16, 16), Image.Resampling.BILINEAR).save(resized)
+    assert (train_set[n][0] == load_image(resized, 32)).all()  # the twin: resized to 16 px first
+    assert (train_set[0][0] == load_image(first, 32)).all()  # the image as it is
