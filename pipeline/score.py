@@ -83,5 +83,5 @@ def warn_if_resized(run: RunFolder, images: Path, paths) -> None:
     if batch is not None and learned and batch not in learned:
         sizes = ", ".join(f"{w}×{h}" for w, h in sorted(learned))
         print(f"warning: these images are mostly {batch[0]}×{batch[1]} pixels, but the heads learned from labelled "
-              f"images at {sizes}: attribution suffers (on a benchmark scaled ×0.5, 20 % wrongly attributed). For "
-              f"references resized to match, put them in DATA/generated_unknown and run `ganprov embed` and `fit`.")
+              f"images at {sizes}: attribution suffers (on a benchmark scaled ×0.5, 20 % wrongly attributed). For a "
+              f"backbone and references resized to match, put them in DATA/generated_unknown and `ganprov run` a new run.")
