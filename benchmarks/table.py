@@ -28,7 +28,12 @@ def main():
         ece = "–" if fp.get("ece") is None or fp["undetermined"] == 1 else f"{fp['ece']:.3f}"  # –: none attributed
         print(f"| {bench} | {regime} | {scenario} | {fp['n']} | {lr['accuracy']:.3f} | {lr['wrong']:.3f} | "
               f"**{fp['accuracy']:.3f}** | {fp['wrong']:.3f} | {fp['undetermined']:.3f} | "
-              f"{fp['groups']} ({fp['groups_ari']:.3f}) | {ece} |")
+              f"{groups(fp)} | {ece} |")
+
+
+def groups(row: dict) -> str:
+    """Generator groups found and their ARI; – where the head attributed image by image."""
+    return f"{row['groups']} ({row['groups_ari']:.3f})" if "groups" in row else "– (image by image)"
 
 
 if __name__ == "__main__":
