@@ -45,6 +45,9 @@ class EmbeddingsFile:
             with h5py.File(self.path, "r") as handle:
                 self.groups = tuple(handle)
                 self.provenance = {key: as_python(value) for key, value in handle.attrs.items()}
+                twins = [handle[g].attrs["through"] for g in self.groups if "through" in handle[g].attrs]
+                # The size labelled images were also resized to (features/channel.py); None: no twins.
+                self.through = tuple(int(v) for v in twins[0]) if twins else None
         except OSError as error:  # truncated, overwritten, or not HDF5 at all
             raise GanprovError(f"{self.path} is damaged ({error}); run `ganprov embed` again to redo it") from None
 

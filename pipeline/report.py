@@ -60,7 +60,9 @@ def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
     parts = [f"<h1>ganprov report: {esc(run.path)}</h1>",
              f"<p class=small>regime: <b>{regime}</b>; subsets {file.subsets}; head "
              f"<b>{esc(default_head)}</b>; embeddings {esc(file.provenance.get('created', ''))}, checkpoint sha256 "
-             f"{esc(str(file.provenance.get('checkpoint_sha256', ''))[:16])}…</p>"]
+             f"{esc(str(file.provenance.get('checkpoint_sha256', ''))[:16])}…"
+             + ("" if file.through is None else "; labelled images also used resized to {}×{}, the unknown images' "
+                "usual size".format(*file.through)) + "</p>"]
     unknown = read_unknown(run, default_head, file)
     found = sections(run, default_head, unknown) if unknown else []
     if unknown:

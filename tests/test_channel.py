@@ -62,6 +62,7 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
 
     file = EmbeddingsFile(run / "embeddings.h5")
     plain_rows = EmbeddingsFile(other_run / "embeddings.h5")
+    assert file.through == (16, 16) and plain_rows.through is None
     assert len(file.training("real").labels) == 2 * len(plain_rows.training("real").labels)
     assert len(file.validation().labels) == 2 * len(plain_rows.validation().labels) > 0
 
