@@ -45,19 +45,24 @@ def usual_size(root: Path, paths) -> tuple[int, int] | None:
     return sizes.most_common(1)[0][0] if sizes else None
 
 
+def resize_target(root: Path, unknown_paths, labelled_paths) -> tuple[int, int] | None:
+    """The unknown images' usual size where it differs from the labelled images' own; None otherwise."""
+    target = usual_size(root, unknown_paths) if len(unknown_paths) else None
+    return None if target is None or usual_size(root, labelled_paths) in (None, target) else target
+
+
 def resized_twins(root: Path, lists: list[ImageList]) -> list[ImageList]:
     """For each labelled list, its twin resized to the unknown images' usual size, when that differs from the
     labelled images' own; none when there is no unknown list or the sizes agree."""
     by_name = {images.name: images for images in lists}
-    if "unknown" not in by_name or not len(by_name["unknown"].paths):
+    if "unknown" not in by_name:
         return []
-    target = usual_size(root, by_name["unknown"].paths)
     twins = []
     for name in ("real", "generated"):
         images = by_name.get(name)
-        if images is None or target is None or usual_size(root, images.paths) in (None, target):
-            continue
-        twins.append(replace(images, name=resized(name), through=target))
+        target = None if images is None else resize_target(root, by_name["unknown"].paths, images.paths)
+        if target is not None:
+            twins.append(replace(images, name=resized(name), through=target))
     return twins
 
 

@@ -31,7 +31,7 @@ from ganprov.core.settings import TrainSettings
 from . import checkpoint, distributed
 from .augment import identity_preserving
 from .backbone import build_model
-from .channel import usual_size
+from .channel import resize_target
 from .images import ImageFiles, collate
 
 # Settings that must not change between an interrupted run and its --resume.
@@ -102,8 +102,7 @@ def twin_size(layout: Layout) -> tuple[int, int] | None:
     then also learns the real images resized to it, so its features hold up on the scored images' blur."""
     if "unknown" not in layout.splits:
         return None
-    target = usual_size(layout.root, layout.splits["unknown"].paths)
-    return None if usual_size(layout.root, layout.splits["real"].paths) in (None, target) else target
+    return resize_target(layout.root, layout.splits["unknown"].paths, layout.splits["real"].paths)
 
 
 def train_loader(dataset: ImageFiles, settings: TrainSettings, device: torch.device, world: distributed.World,
