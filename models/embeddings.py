@@ -86,6 +86,15 @@ class EmbeddingsFile:
         resized twins, as in `training`)."""
         return self.select(self.with_twins([self.validation_group]), np.asarray, residuals)
 
+    def real_residuals(self, rows: int = 2000) -> np.ndarray:
+        """Noise residuals of up to `rows` real images, evenly spread over the group, as the unknown images
+        look: from the resized twin where embed wrote one. Real images carry no generator's print, so these
+        are the anatomy's share of a residual (models/generators.py takes it out before grouping)."""
+        group = schema.resized("real") if schema.resized("real") in self.groups else "real"
+        with h5py.File(self.path, "r") as handle:
+            residuals = handle[group]["residuals"]
+            return residuals[::max(1, -(-len(residuals) // rows))]
+
     def with_twins(self, groups: list[str]) -> list[str]:
         return [name for group in groups for name in (group, schema.resized(group)) if name in self.groups]
 

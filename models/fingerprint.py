@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .base import FLOATS, SEED, EmbeddingHead
-from .generators import fixed_groups, generator_groups
+from .generators import content_directions, fixed_groups, generator_groups
 from .group_evidence import judge_groups
 
 # Held-out generated images per subset needed to check the grouping: two of its smallest groups (5 images).
@@ -49,6 +49,9 @@ class FingerprintHead(EmbeddingHead):
         Fingerprint correlation, in [-1, 1], above which two groups are one generator.
     one_generator_per_subset : bool, default=False
         Exactly one generator per subset, matched one-to-one (the challenge's setting).
+    content_components : int, default=64
+        Principal directions of the real images' residuals (their anatomy, no generator's print) taken out of
+        every residual before grouping, when `fit` is given `content_residuals`; 0 takes out nothing.
     trust_groups_above : float, default=0.9
         With labelled generated held-out rows (challenge regime, at least CHECK_ROWS per subset): the
         homogeneity of the groups found among them (1: no group mixes two generators) below which grouping
@@ -66,6 +69,8 @@ class FingerprintHead(EmbeddingHead):
         The fitted content head, on the first `n_embedding` columns.
     confusion_ : ndarray of shape (n_classes, n_classes) or None
         The content head's confusion matrix on the held-out rows given to `fit`; None without them.
+    content_directions_ : ndarray of shape (n_directions, n_residual) or None
+        The directions taken out of residuals before grouping; None without `content_residuals`.
     grouping_homogeneity_ : float or None
         Homogeneity of the groups found among held-out labelled generated rows; None when there are none
         (audit regime: real images carry no generator's print to group by).
@@ -83,30 +88,33 @@ class FingerprintHead(EmbeddingHead):
         "content": [StrOptions({"logreg", "cosine", "knn"})],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "merge_above": [Interval(Real, -1, 1, closed="both")],
+        "content_components": [Interval(Integral, 0, None, closed="left")],
         "trust_groups_above": [Interval(Real, 0, 1, closed="both")],
         "one_generator_per_subset": ["boolean"],
         "n_embedding": [Interval(Integral, 1, None, closed="left")],
         "seed": SEED,
     }
 
-    def __init__(self, content="logreg", alpha=0.01, merge_above=0.45, trust_groups_above=0.9,
-                 one_generator_per_subset=False, n_embedding=512, seed=0):
+    def __init__(self, content="logreg", alpha=0.01, merge_above=0.45, content_components=64,
+                 trust_groups_above=0.9, one_generator_per_subset=False, n_embedding=512, seed=0):
         self.content = content
         self.alpha = alpha
         self.merge_above = merge_above
+        self.content_components = content_components
         self.trust_groups_above = trust_groups_above
         self.one_generator_per_subset = one_generator_per_subset
         self.n_embedding = n_embedding
         self.seed = seed
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, X_val=None, y_val=None, generated_val=False):
+    def fit(self, X, y, X_val=None, y_val=None, generated_val=False, content_residuals=None):
         """Fit the content head on (X, y); returns self. (X_val, y_val): held-out labelled rows, seen by neither
         the backbone nor this fit, whose confusion matrix says how much a vote is worth
         (models/group_evidence.py); without them a vote for a subset counts for that subset alone. With
         `generated_val` they are generated images, one generator per subset, and the grouping is checked on
         them: where it mixes their generators (a set downscaled ×0.5 loses most of the generators' prints),
-        images are attributed one by one."""
+        images are attributed one by one. `content_residuals`: noise residuals of real images, resized as the
+        images to be scored are, whose principal directions (anatomy) are taken out before grouping."""
         X, y_index = self._fit_input(X, y)
         self.content_ = content_head(self.content, self.seed).fit(X[:, :self.n_embedding], self.classes_[y_index])
         self.confusion_ = None
@@ -114,6 +122,9 @@ class FingerprintHead(EmbeddingHead):
             X_val = validate_data(self, X_val, dtype=FLOATS, reset=False)
             predicted = self.content_.predict(X_val[:, :self.n_embedding])
             self.confusion_ = confusion_matrix(y_val, predicted, labels=self.classes_)
+        self.content_directions_ = None
+        if content_residuals is not None and self.content_components:
+            self.content_directions_ = content_directions(content_residuals, self.content_components, self.seed)
         self.grouping_homogeneity_ = None
         if (generated_val and X_val is not None and X_val.shape[1] > self.n_embedding
                 and min(np.unique(y_val, return_counts=True)[1]) >= CHECK_ROWS):
@@ -123,9 +134,10 @@ class FingerprintHead(EmbeddingHead):
     def groups(self, X) -> np.ndarray:
         """Generator group of each row (0..G-1, largest first)."""
         residuals = X[:, self.n_embedding:]
+        content = getattr(self, "content_directions_", None)  # None in heads saved before it existed
         if self.one_generator_per_subset:
-            return fixed_groups(residuals, len(self.classes_), seed=self.seed)
-        return generator_groups(residuals, merge_above=self.merge_above, seed=self.seed)
+            return fixed_groups(residuals, len(self.classes_), seed=self.seed, content=content)
+        return generator_groups(residuals, merge_above=self.merge_above, seed=self.seed, content=content)
 
     def explain(self, X):
         """(labels, probabilities, groups, verdicts): the per-group evidence behind `attribute`; groups None

@@ -5,6 +5,9 @@ upsampling layers, its learned biases), while the anatomy varies from image to i
 residual of a generator's images (its fingerprint, Marra et al. 2019) is therefore stable, and fingerprints of
 different generators hardly correlate. So:
 
+0. project out the anatomy: the principal directions of real images' residuals (which carry no generator's
+   print, only what the blur left of the anatomy's edges), where the images are small enough for that to
+   swamp the print (a set downscaled by half);
 1. over-split: k-means on a PCA of the unit-norm residuals, with more clusters than there can be generators
    of `min_group` images each (up to `max_start`);
 2. merge: while the two groups whose fingerprints correlate most do so above `merge_above`, join them —
@@ -18,14 +21,19 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
+from sklearn.decomposition import PCA, TruncatedSVD
 
 from .cosine import unit_rows
 
 
-def unit_residuals(residuals: np.ndarray) -> np.ndarray:
-    """Rows with mean 0 and length 1, float32, so dot products of rows and of row sums are correlations."""
+def unit_residuals(residuals: np.ndarray, content: np.ndarray | None = None) -> np.ndarray:
+    """Rows with mean 0 and length 1, float32, so dot products of rows and of row sums are correlations;
+    with `content` (orthonormal rows, content_directions), those directions are taken out first."""
     units = np.asarray(residuals, dtype=np.float32)
+    units = unit_rows(units - units.mean(axis=1, keepdims=True))
+    if content is None or not len(content):
+        return units
+    units = units - (units @ content.T) @ content
     return unit_rows(units - units.mean(axis=1, keepdims=True))
 
 
@@ -57,6 +65,22 @@ def reduced(units: np.ndarray, n_components: int, seed: int) -> np.ndarray:
     pca.fit(units[np.sort(sample)])
     # = pca.transform(units), without its centred copy of every row
     return units @ pca.components_.T - pca.mean_ @ pca.components_.T
+
+
+def content_directions(real_residuals: np.ndarray, n_components: int, seed: int = 0) -> np.ndarray | None:
+    """The first `n_components` singular directions (orthonormal rows, float32) of real images' unit
+    residuals: the anatomy's share of a residual, which real images hold and no generator's print does.
+    Not centred (a truncated SVD, not a PCA): the mean anatomy is the first direction to take out.
+    None for n_components 0 or fewer than two rows."""
+    if len(real_residuals) > PCA_SAMPLE:
+        sample = np.random.default_rng(seed).choice(len(real_residuals), PCA_SAMPLE, replace=False)
+        real_residuals = real_residuals[np.sort(sample)]
+    units = unit_residuals(real_residuals)
+    n_components = min(n_components, len(units) - 1, units.shape[1])
+    if n_components < 1:
+        return None
+    svd = TruncatedSVD(n_components, algorithm="randomized", random_state=seed).fit(units)
+    return svd.components_.astype(np.float32)
 
 
 def renumber(groups: np.ndarray) -> np.ndarray:
@@ -113,9 +137,11 @@ def reassign(units: np.ndarray, groups: np.ndarray, min_group: int, max_rounds: 
 
 
 def generator_groups(residuals: np.ndarray, merge_above: float = 0.45, min_group: int = 5,
-                     max_start: int = 24, n_components: int = 32, seed: int = 0) -> np.ndarray:
-    """Generator group (0..G-1, largest first) of each row of `residuals` (N × D noise residuals)."""
-    units = unit_residuals(residuals)
+                     max_start: int = 24, n_components: int = 32, seed: int = 0,
+                     content: np.ndarray | None = None) -> np.ndarray:
+    """Generator group (0..G-1, largest first) of each row of `residuals` (N × D noise residuals), with the
+    `content` directions (content_directions) taken out first."""
+    units = unit_residuals(residuals, content)
     n = len(units)
     n_start = min(max_start, n // min_group)
     if n_start < 2:
@@ -125,10 +151,11 @@ def generator_groups(residuals: np.ndarray, merge_above: float = 0.45, min_group
     return reassign(units, merged, min_group)
 
 
-def fixed_groups(residuals: np.ndarray, n_groups: int, n_components: int = 32, seed: int = 0) -> np.ndarray:
+def fixed_groups(residuals: np.ndarray, n_groups: int, n_components: int = 32, seed: int = 0,
+                 content: np.ndarray | None = None) -> np.ndarray:
     """Exactly `n_groups` groups (the challenge's one generator per subset): k-means on the PCA of the
     residuals, then the same reassignment by fingerprint correlation."""
-    units = unit_residuals(residuals)
+    units = unit_residuals(residuals, content)
     if len(units) <= n_groups:
         return np.arange(len(units)) % max(n_groups, 1)
     start = KMeans(n_groups, n_init=10, random_state=seed).fit_predict(reduced(units, n_components, seed))

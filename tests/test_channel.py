@@ -65,6 +65,9 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
     assert file.through == (16, 16) and plain_rows.through is None
     assert len(file.training("real").labels) == 2 * len(plain_rows.training("real").labels)
     assert len(file.validation().labels) == 2 * len(plain_rows.validation().labels) > 0
+    # The anatomy the fingerprint head takes out before grouping is read at the unknown images' size.
+    np.testing.assert_array_equal(file.real_residuals(), plain_rows.real_residuals())
+    assert len(file.real_residuals(rows=3)) <= 3
 
 
 def test_score_warns_when_a_batch_is_not_at_a_size_the_heads_learned_from(run_copy, tmp_path, capsys):

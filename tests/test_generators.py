@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 from ganprov.features.residual import RESIDUAL_DIM, central_crop, noise_residual
 from ganprov.models import make_head
 from ganprov.models.fingerprint import FingerprintHead
-from ganprov.models.generators import fixed_groups, generator_groups
+from ganprov.models.generators import content_directions, fixed_groups, generator_groups
 from ganprov.models.group_evidence import UNDETERMINED, judge_groups
 
 
@@ -24,6 +24,39 @@ def generator_outputs(counts, size=32, seed=0, amplitude=6.0):
             residuals.append(noise_residual(np.clip(image, 0, 255)))
             labels.append(g)
     return np.stack(residuals), np.array(labels)
+
+
+def shared_anatomy(counts, size=32, seed=0, amplitude=3.0):
+    """(real residuals, generated residuals, generator of each): every image, real or generated, is one of six
+    sharp-edged shapes at a random contrast, whose edges swamp the generators' faint prints; real images
+    carry no print (as a slab of anatomy downscaled by half: its edges fill the residual)."""
+    rng = np.random.default_rng(seed)
+    shapes = np.random.default_rng([seed, 7]).random((6, size, size)) < 0.5
+
+    def residual(pattern):
+        shape = shapes[rng.integers(len(shapes))] * rng.uniform(40, 80)
+        return noise_residual(80 + shape + pattern + rng.normal(0, 2, (size, size)))
+    real = np.stack([residual(0.0) for _ in range(120)])
+    generated, labels = [], []
+    for g, n in enumerate(counts):
+        pattern = amplitude * np.random.default_rng([seed, 99, g]).choice([-1.0, 1.0], (size, size))
+        generated += [residual(pattern) for _ in range(n)]
+        labels += [g] * n
+    return real, np.stack(generated), np.array(labels)
+
+
+def test_anatomy_that_real_images_share_is_taken_out_before_grouping():
+    for seed in range(2):
+        real, residuals, truth = shared_anatomy([40, 40, 40], seed=seed)
+        assert adjusted_rand_score(truth, generator_groups(residuals)) < 0.1  # grouped by shape, not generator
+        content = content_directions(real, 32)
+        assert content.shape == (32, RESIDUAL_DIM)
+        np.testing.assert_allclose(content @ content.T, np.eye(32), atol=1e-4)
+        assert adjusted_rand_score(truth, generator_groups(residuals, content=content)) == 1.0
+        assert adjusted_rand_score(truth, fixed_groups(residuals, 3, content=content)) == 1.0
+        one = shared_anatomy([60], seed=seed)[1]
+        assert generator_groups(one, content=content).max() == 0  # one generator is still one group
+    assert content_directions(real[:1], 32) is None and content_directions(real, 0) is None
 
 
 def test_residual_has_a_fixed_length_and_comes_from_the_centre():
@@ -140,6 +173,19 @@ def test_fingerprint_head_attributes_image_by_image_where_its_groups_mix_the_lab
     # Real held-out images carry no print: without generated_val nothing is checked, groups are trusted.
     head = FingerprintHead(n_embedding=16).fit(X, y, np.hstack([content, alike]), y_val)
     assert head.grouping_homogeneity_ is None and len(head.explain(X_test)[3]) == 4
+
+
+def test_fingerprint_head_takes_the_real_images_anatomy_out_of_the_residuals_it_groups():
+    real, residuals, generator = shared_anatomy([40, 40, 40])
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (3, 16))
+    X = np.hstack([centres[generator] + rng.normal(0, 1, (120, 16)), residuals])
+    y = generator + 1
+    head = FingerprintHead(n_embedding=16).fit(X, y, content_residuals=real)
+    assert head.content_directions_.shape == (64, RESIDUAL_DIM)
+    assert adjusted_rand_score(generator, head.groups(X)) == 1.0
+    unaware = FingerprintHead(n_embedding=16, content_components=0).fit(X, y, content_residuals=real)
+    assert unaware.content_directions_ is None and adjusted_rand_score(generator, unaware.groups(X)) < 0.1
 
 
 def test_fingerprint_head_without_residuals_scores_image_by_image():

@@ -11,9 +11,10 @@ from tiny_data import make_data
 
 from ganprov.core.atomic import formula_safe
 from ganprov.core.run_folder import RunFolder
+from ganprov.features.residual import RESIDUAL_DIM
 from ganprov.models import HEADS, make_head
 from ganprov.models.embeddings import EmbeddingsFile
-from ganprov.models.persistence import save_head
+from ganprov.models.persistence import load_head, save_head
 from ganprov.pipeline.cli import main
 
 SUBSETS = [1, 2, 3]
@@ -254,6 +255,8 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path):
     for row in read_rows(run.predictions / "fingerprint.proba.csv")[1:]:
         by_group.setdefault(int(row[-1]), set()).add(int(row[-3]))
     assert all(by_group[v["group"]] == {v["subset"]} for v in verdicts)  # a group's images share its verdict
+    head = load_head(run.head("fingerprint"), EmbeddingsFile(run.embeddings).provenance)[0]
+    assert head.content_directions_.shape[1] == RESIDUAL_DIM  # the real images' anatomy, taken out to group
 
 
 @pytest.mark.parametrize("name", ["logreg", "fingerprint"])
