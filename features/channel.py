@@ -47,8 +47,16 @@ def usual_size(root: Path, paths) -> tuple[int, int] | None:
 
 def resize_target(root: Path, unknown_paths, labelled_paths) -> tuple[int, int] | None:
     """The unknown images' usual size where it differs from the labelled images' own; None otherwise."""
+    return resizing(root, unknown_paths, labelled_paths)[1]
+
+
+def resizing(root: Path, unknown_paths, labelled_paths) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """(the labelled images' usual size, the unknown images' usual size where it differs from it, else None)."""
     target = usual_size(root, unknown_paths) if len(unknown_paths) else None
-    return None if target is None or usual_size(root, labelled_paths) in (None, target) else target
+    if target is None:
+        return None, None
+    own = usual_size(root, labelled_paths)
+    return own, None if own in (None, target) else target
 
 
 def resized_twins(root: Path, lists: list[ImageList]) -> list[ImageList]:
@@ -60,9 +68,9 @@ def resized_twins(root: Path, lists: list[ImageList]) -> list[ImageList]:
     twins = []
     for name in ("real", "generated"):
         images = by_name.get(name)
-        target = None if images is None else resize_target(root, by_name["unknown"].paths, images.paths)
+        own, target = (None, None) if images is None else resizing(root, by_name["unknown"].paths, images.paths)
         if target is not None:
-            twins.append(replace(images, name=resized(name), through=target))
+            twins.append(replace(images, name=resized(name), through=target, resized_from=own))
     return twins
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ class ImageList:
     heldout: np.ndarray
     stamps: tuple[str, ...]  # size and modification time per file (file_stamps)
     through: tuple[int, int] | None = None  # (width, height) each image is resized to first (features/channel.py)
+    resized_from: tuple[int, int] | None = None  # with `through`: the images' own usual size
 
     @classmethod
     def stamped(cls, name: str, root: Path, paths: tuple[str, ...], labels: tuple[int, ...],
@@ -45,8 +46,8 @@ class ImageList:
         batches = -(-len(self.paths) // batch_size)
         start, stop = (batches * rank // world.size * batch_size for rank in (world.rank, world.rank + 1))
         part = slice(start, min(stop, len(self.paths)))
-        return ImageList(self.name, self.paths[part], self.labels[part], self.heldout[part], self.stamps[part],
-                         self.through)
+        return replace(self, paths=self.paths[part], labels=self.labels[part], heldout=self.heldout[part],
+                       stamps=self.stamps[part])
 
 
 def file_stamps(root: Path, paths) -> tuple[str, ...]:

@@ -91,8 +91,9 @@ def start_file(handle: h5py.File, lists: list[ImageList], prov: dict, batch_size
         group.create_dataset("skipped_paths", (0,), strings, maxshape=(None,), chunks=(64,))
         group.create_dataset("skipped_reasons", (0,), strings, maxshape=(None,), chunks=(64,))
         group.attrs.update(files_total=len(images.paths), files_sha256=images.files_sha256, files_done=0, rows=0)
-        if images.through is not None:  # provenance: the size every image was resized to first
+        if images.through is not None:  # provenance: the size every image was resized to first, and from
             group.attrs["through"] = list(images.through)
+            group.attrs["resized_from"] = list(images.resized_from or ())
 
 
 def append(group: h5py.Group, name: str, values) -> None:

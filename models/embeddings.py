@@ -45,15 +45,23 @@ class EmbeddingsFile:
             with h5py.File(self.path, "r") as handle:
                 self.groups = tuple(handle)
                 self.provenance = {key: as_python(value) for key, value in handle.attrs.items()}
-                twins = [handle[g].attrs["through"] for g in self.groups if "through" in handle[g].attrs]
-                # The size labelled images were also resized to (features/channel.py); None: no twins.
-                self.through = tuple(int(v) for v in twins[0]) if twins else None
+                twins = [handle[g].attrs for g in self.groups if "through" in handle[g].attrs]
+                # The size labelled images were also resized to (features/channel.py), and from; None: no twins.
+                self.through = tuple(int(v) for v in twins[0]["through"]) if twins else None
+                self.resized_from = tuple(int(v) for v in twins[0].get("resized_from", ())) if twins else None
         except OSError as error:  # truncated, overwritten, or not HDF5 at all
             raise GanprovError(f"{self.path} is damaged ({error}); run `ganprov embed` again to redo it") from None
 
     @property
     def subsets(self) -> list[int]:
         return list(self.provenance["subsets"])
+
+    @property
+    def enlarged(self) -> bool:
+        """Whether the unknown images are larger than the labelled images' own usual size (known for files
+        embedded since it is recorded)."""
+        return bool(self.through and self.resized_from) and self.through[0] * self.through[1] > (
+            self.resized_from[0] * self.resized_from[1])
 
     @property
     def validation_group(self) -> str:

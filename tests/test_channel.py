@@ -8,6 +8,8 @@ from tiny_data import make_data
 
 from ganprov.features.embed import embed, layout_lists
 from ganprov.models.embeddings import EmbeddingsFile
+from ganprov.models.persistence import load_head
+from ganprov.pipeline.run_heads import fit_head
 
 
 def resize_folder(folder, size):
@@ -25,14 +27,15 @@ def test_labelled_lists_get_a_twin_only_when_the_unknown_images_are_another_size
     assert set(lists) == {"real", "generated", "unknown", "real_resized", "generated_resized"}
     for name in ("real", "generated"):
         twin = lists[f"{name}_resized"]
-        assert twin.through == (16, 16) and twin.paths == lists[name].paths and twin.labels == lists[name].labels
+        assert twin.through == (16, 16) and twin.resized_from == (32, 32)
+        assert twin.paths == lists[name].paths and twin.labels == lists[name].labels
         assert (twin.heldout == lists[name].heldout).all()
         assert twin.files_sha256 != lists[name].files_sha256  # a cached file of the plain rows is not reused
 
     audit = make_data(tmp_path / "audit", size=32, generated=None)
     resize_folder(audit / "generated_unknown", 64)
     twins = [i for i in layout_lists(audit, seed=0)[1] if i.through is not None]
-    assert [(i.name, i.through) for i in twins] == [("real_resized", (64, 64))]
+    assert [(i.name, i.through, i.resized_from) for i in twins] == [("real_resized", (64, 64), (32, 32))]
 
 
 def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_learn_from_both(trained_run, tmp_path):
@@ -63,11 +66,28 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
     file = EmbeddingsFile(run / "embeddings.h5")
     plain_rows = EmbeddingsFile(other_run / "embeddings.h5")
     assert file.through == (16, 16) and plain_rows.through is None
+    assert file.resized_from == (32, 32) and not file.enlarged and not plain_rows.enlarged
     assert len(file.training("real").labels) == 2 * len(plain_rows.training("real").labels)
     assert len(file.validation().labels) == 2 * len(plain_rows.validation().labels) > 0
     # The anatomy the fingerprint head takes out before grouping is read at the unknown images' size.
     np.testing.assert_array_equal(file.real_residuals(), plain_rows.real_residuals())
     assert len(file.real_residuals(rows=3)) <= 3
+
+
+def test_the_real_images_anatomy_is_taken_out_of_residuals_unless_the_unknown_images_are_enlarged(trained_run,
+                                                                                                   tmp_path):
+    _, trained = trained_run
+    for size, enlarged in ((16, False), (64, True)):
+        data = make_data(tmp_path / f"data{size}", size=32, generated=None)
+        resize_folder(data / "generated_unknown", size)
+        run = tmp_path / f"run{size}"
+        shutil.copytree(trained, run)
+        embed(data, run, batch_size=4, workers=0)
+        file = EmbeddingsFile(run / "embeddings.h5")
+        assert file.through == (size, size) and file.resized_from == (32, 32) and file.enlarged == enlarged
+        fit_head(run, "fingerprint")
+        head = load_head(run / "heads" / "fingerprint.joblib", file.provenance)[0]
+        assert (head.content_directions_ is None) == enlarged
 
 
 def test_score_warns_when_a_batch_is_not_at_a_size_the_heads_learned_from(run_copy, tmp_path, capsys):
