@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
+from upsample_gan import hinge_training  # this folder: scripts run from it
 
 TOOLS = Path(os.environ.get("BENCH_TOOLS", Path(__file__).resolve().parents[2] / "shared" / "bench" / "tools"))
 spec = importlib.util.spec_from_file_location("build_benchmark", TOOLS / "build_benchmark.py")
@@ -32,7 +32,7 @@ spec.loader.exec_module(tool)
 def deeper_gan(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
     """The tool's recipe (DCGAN generator, spectral-norm discriminator, hinge loss, translation augmentation)
     for x.shape[-1] = 4 · 2^n px: n transposed convolutions, channels 256, 128, … halving down to 16."""
-    nn, F = torch.nn, torch.nn.functional
+    nn = torch.nn
     torch.manual_seed(seed)
     stages = int(np.log2(x.shape[-1] // 4))
     c = [max(16, 256 >> i) for i in range(stages)]
@@ -45,27 +45,7 @@ def deeper_gan(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
         d += [SN(nn.Conv2d(ch, b, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
         ch = b
     D = nn.Sequential(*d, SN(nn.Conv2d(ch, 1, 4, 1, 0)))
-
-    def shift(t, s=6 * x.shape[-1] // 64):
-        t = F.pad(t, (s, s, s, s), value=-1)
-        i, j = torch.randint(0, 2 * s + 1, (2,))
-        return t[:, :, i:i + x.shape[2], j:j + x.shape[3]]
-
-    oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.0, 0.9))
-    oD = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.0, 0.9))
-    for _ in tqdm(range(iters), desc="GAN", unit="step", mininterval=30):
-        real = x[torch.randint(0, len(x), (64,))]
-        fake = G(torch.randn(64, nz, 1, 1))
-        lD = F.relu(1 - D(shift(real))).mean() + F.relu(1 + D(shift(fake.detach()))).mean()
-        oD.zero_grad()
-        lD.backward()
-        oD.step()
-        lG = -D(shift(fake)).mean()
-        oG.zero_grad()
-        lG.backward()
-        oG.step()
-    G.eval()
-    return lambda n: G(torch.randn(n, nz, 1, 1))
+    return hinge_training(G, D, x, iters, lambda n: torch.randn(n, nz, 1, 1), margin=6 * x.shape[-1] // 64)
 
 
 def main():

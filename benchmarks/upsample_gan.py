@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
+from tqdm import tqdm
 
 
 def generator(size: int, nz: int = 64, width: int = 256) -> nn.Module:
@@ -38,8 +39,13 @@ def train(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
     torch.manual_seed(seed)
     size = x.shape[-1]
     G, D = generator(size, nz), discriminator(size)
+    return hinge_training(G, D, x, iters, lambda n: torch.randn(n, nz), margin=max(6, size // 10))
 
-    margin = max(6, size // 10)
+
+def hinge_training(G: nn.Module, D: nn.Module, x: torch.Tensor, iters: int, latent, margin: int):
+    """The shared tool's loop: hinge loss, Adam 2e-4 (0, 0.9), batches of 64, real and generated images both
+    translated by up to `margin` px. `latent(n)` draws n inputs of G. Returns a sampler of n images."""
+    size = x.shape[-1]
 
     def shift(t, s=margin):
         t = F.pad(t, (s, s, s, s), value=-1)
@@ -48,9 +54,9 @@ def train(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
 
     oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.0, 0.9))
     oD = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.0, 0.9))
-    for _ in range(iters):
+    for _ in tqdm(range(iters), desc="GAN", unit="step", mininterval=30):
         real = x[torch.randint(0, len(x), (64,))]
-        fake = G(torch.randn(64, nz))
+        fake = G(latent(64))
         lD = F.relu(1 - D(shift(real))).mean() + F.relu(1 + D(shift(fake.detach()))).mean()
         oD.zero_grad()
         lD.backward()
@@ -60,7 +66,7 @@ def train(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
         lG.backward()
         oG.step()
     G.eval()
-    return lambda n: G(torch.randn(n, nz))
+    return lambda n: G(latent(n))
 
 
 def main():
