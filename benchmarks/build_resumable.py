@@ -2,8 +2,8 @@
 """../shared/bench/tools/build_benchmark.py, resumable: each subset's generator is trained once and its samples
 kept (OUT/.samples/tK.npy), so a build killed after hours (K = 8 takes ~2 CPU-hours) goes on from the next
 subset. Same arguments, same seeds, same images and truth file as the tool. A second process started with
---reverse trains the subsets from the last one down, so two cores build one benchmark; whichever finishes
-last writes the unknown set.
+--reverse trains the subsets from the last one down, so two cores build one benchmark (each subset claimed by
+one of them); whichever finishes last writes the unknown set.
 
   python benchmarks/build_resumable.py --volume VOL.nii.gz --out DIR --split slab --subsets 8 --seed 3 [--reverse]
 
@@ -48,6 +48,23 @@ def deeper_gan(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
     return hinge_training(G, D, x, iters, lambda n: torch.randn(n, nz, 1, 1), margin=6 * x.shape[-1] // 64)
 
 
+def claimed(path: Path) -> bool:
+    """Whether this process may train the subset: it claims it unless another live process has (a claim of a
+    killed build is taken over), so the two processes of one build never train the same subset."""
+    try:
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(path.read_text() or 0), 0)  # pid 0 (claim being written): our own group, alive
+            return False
+        except (ProcessLookupError, ValueError):
+            path.unlink(missing_ok=True)
+            return claimed(path)
+    os.write(handle, str(os.getpid()).encode())
+    os.close(handle)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser()
     for name, default in (("volume", None), ("out", None), ("split", "slab"), ("subsets", 5), ("size", 64),
@@ -63,7 +80,7 @@ def main():
     order = list(enumerate(groups, 1))
     for k, group in reversed(order) if a.reverse else order:
         samples = kept / f"t{k}.npy"
-        if not samples.exists():
+        if not samples.exists() and claimed(kept / f"t{k}.claim"):
             real = out / "real" / f"t{k}"
             real.mkdir(parents=True, exist_ok=True)
             for axis, i, img in group:
