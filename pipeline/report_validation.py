@@ -33,7 +33,10 @@ def content_model(head, heldout: str) -> str:
     title = f"content model ({head.content}) on held-out {heldout} images (accuracy {accuracy:.3f})"
     return (f"<h3>Content model</h3><p>The votes of each group come from a {esc(head.content)} head on the "
             f"embeddings. On {int(confusion.sum())} held-out {heldout} images it is right on <b>{accuracy:.3f}</b> "
-            f"(chance: {1 / len(labels):.3f}); this confusion matrix is what a vote is worth when a group is judged."
+            f"(chance: {1 / len(labels):.3f}); this confusion matrix is what a vote is worth when a group is judged. "
+            f"The fewest held-out images of one subset: {int(confusion.sum(axis=1).min())}; the fewer, the more "
+            "roughly a vote's worth is known, and the more often a group with clear votes stays undetermined at "
+            "the head's level (<code>ganprov fit --alpha</code>)."
             "</p>" + img_tag(plots.png_bytes(plots.confusion_figure(confusion, labels, title)),
                              "confusion matrix content model", "margin:4px"))
 

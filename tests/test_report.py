@@ -71,6 +71,7 @@ def test_the_audit_regime_says_what_it_cannot_validate_and_shows_what_it_can(aud
     page = report(audit_run)
     assert "<b>audit</b>" in page and "<b>Not validated here" in page
     assert "<h3>Content model</h3>" in page and "held-out real images" in page
+    assert re.search(r"The fewest held-out images of one subset: [1-9]\d*;", page)
     assert re.search(r"<h3>Group stability</h3>.*adjusted Rand index.*<b>[01]\.\d{3} and [01]\.\d{3}</b>", page)
     assert all(f"id=g{v['group']}>" in page for v in verdicts(audit_run))
 
