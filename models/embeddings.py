@@ -57,13 +57,6 @@ class EmbeddingsFile:
         return list(self.provenance["subsets"])
 
     @property
-    def enlarged(self) -> bool:
-        """Whether the unknown images are larger than the labelled images' own usual size (known for files
-        embedded since it is recorded)."""
-        return bool(self.through and self.resized_from) and self.through[0] * self.through[1] > (
-            self.resized_from[0] * self.resized_from[1])
-
-    @property
     def validation_group(self) -> str:
         """Labelled generated images when there are any (challenge regime), else real (audit regime)."""
         return schema.validation_group(self.groups)

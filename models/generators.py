@@ -13,7 +13,8 @@ different generators hardly correlate. So:
 2. merge: while the two groups whose fingerprints correlate most do so above `merge_above`, join them —
    pieces of one generator share its pattern, different generators do not;
 3. reassign: each image to the group whose fingerprint (leave-one-out) it correlates with most, until no
-   image moves; groups left smaller than `min_group` are merged into the group they correlate with most.
+   image moves; groups left smaller than `min_group` are merged into the group they correlate with most;
+   then merge and reassign again, until no two groups' fingerprints correlate above `merge_above`.
 
 No torch here: residuals come from the embeddings file.
 """
@@ -147,8 +148,12 @@ def generator_groups(residuals: np.ndarray, merge_above: float = 0.45, min_group
     if n_start < 2:
         return np.zeros(n, dtype=np.int64)
     start = KMeans(n_start, n_init=3, random_state=seed).fit_predict(reduced(units, n_components, seed))
-    merged = merge_correlated(units, start, merge_above)
-    return reassign(units, merged, min_group)
+    groups = reassign(units, merge_correlated(units, start, merge_above), min_group)
+    while True:  # reassigning sharpens the fingerprints: pieces of one generator may only now correlate enough
+        merged = merge_correlated(units, groups, merge_above)
+        if merged.max() == groups.max():
+            return groups
+        groups = reassign(units, merged, min_group)
 
 
 def fixed_groups(residuals: np.ndarray, n_groups: int, n_components: int = 32, seed: int = 0,

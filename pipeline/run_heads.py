@@ -55,9 +55,7 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
         held_out = {"X_val": validation.inputs_for(head), "y_val": validation.labels} if "X_val" in parameters else {}
         if "generated_val" in parameters:  # held-out generated images: the fingerprint head checks its grouping
             held_out["generated_val"] = file.validation_group == "generated"
-        # The anatomy to take out of residuals before grouping; not for enlarged images, where the anatomy adds
-        # little to a residual and taking it out split single generators (README, "Generator groups").
-        if "content_residuals" in parameters and "real" in file.groups and not file.enlarged:
+        if "content_residuals" in parameters and "real" in file.groups:  # anatomy to take out before grouping
             held_out["content_residuals"] = file.real_residuals()
         try:
             head.fit(rows.inputs_for(head), rows.labels, **held_out)

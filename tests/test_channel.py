@@ -66,7 +66,7 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
     file = EmbeddingsFile(run / "embeddings.h5")
     plain_rows = EmbeddingsFile(other_run / "embeddings.h5")
     assert file.through == (16, 16) and plain_rows.through is None
-    assert file.resized_from == (32, 32) and not file.enlarged and not plain_rows.enlarged
+    assert file.resized_from == (32, 32) and plain_rows.resized_from is None
     assert len(file.training("real").labels) == 2 * len(plain_rows.training("real").labels)
     assert len(file.validation().labels) == 2 * len(plain_rows.validation().labels) > 0
     # The anatomy the fingerprint head takes out before grouping is read at the unknown images' size.
@@ -74,20 +74,20 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
     assert len(file.real_residuals(rows=3)) <= 3
 
 
-def test_the_real_images_anatomy_is_taken_out_of_residuals_unless_the_unknown_images_are_enlarged(trained_run,
-                                                                                                   tmp_path):
+def test_the_real_images_anatomy_is_taken_out_of_residuals_at_the_unknown_images_size(trained_run, tmp_path):
     _, trained = trained_run
-    for size, enlarged in ((16, False), (64, True)):
+    for size in (16, 64):
         data = make_data(tmp_path / f"data{size}", size=32, generated=None)
         resize_folder(data / "generated_unknown", size)
         run = tmp_path / f"run{size}"
         shutil.copytree(trained, run)
         embed(data, run, batch_size=4, workers=0)
         file = EmbeddingsFile(run / "embeddings.h5")
-        assert file.through == (size, size) and file.resized_from == (32, 32) and file.enlarged == enlarged
+        assert file.through == (size, size) and file.resized_from == (32, 32)
+        np.testing.assert_array_equal(file.real_residuals(), file.read("real_resized").residuals)
         fit_head(run, "fingerprint")
         head = load_head(run / "heads" / "fingerprint.joblib", file.provenance)[0]
-        assert (head.content_directions_ is None) == enlarged
+        assert head.content_directions_.shape[1] == file.real_residuals().shape[1]
 
 
 def test_score_warns_when_a_batch_is_not_at_a_size_the_heads_learned_from(run_copy, tmp_path, capsys):
