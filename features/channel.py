@@ -47,29 +47,28 @@ def usual_size(root: Path, paths) -> tuple[int, int] | None:
 
 def resize_target(root: Path, unknown_paths, labelled_paths) -> tuple[int, int] | None:
     """The unknown images' usual size where it differs from the labelled images' own; None otherwise."""
-    return resizing(root, unknown_paths, labelled_paths)[1]
-
-
-def resizing(root: Path, unknown_paths, labelled_paths) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-    """(the labelled images' usual size, the unknown images' usual size where it differs from it, else None)."""
     target = usual_size(root, unknown_paths) if len(unknown_paths) else None
-    if target is None:
-        return None, None
-    own = usual_size(root, labelled_paths)
-    return own, None if own in (None, target) else target
+    return target if other_size(root, labelled_paths, target) else None
+
+
+def other_size(root: Path, labelled_paths, target: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The labelled images' usual size where it is known and differs from `target` (not None); else None."""
+    own = None if target is None else usual_size(root, labelled_paths)
+    return None if own in (None, target) else own
 
 
 def resized_twins(root: Path, lists: list[ImageList]) -> list[ImageList]:
     """For each labelled list, its twin resized to the unknown images' usual size, when that differs from the
     labelled images' own; none when there is no unknown list or the sizes agree."""
     by_name = {images.name: images for images in lists}
-    if "unknown" not in by_name:
+    if "unknown" not in by_name or not len(by_name["unknown"].paths):
         return []
+    target = usual_size(root, by_name["unknown"].paths)  # read once, for every labelled list
     twins = []
     for name in ("real", "generated"):
         images = by_name.get(name)
-        own, target = (None, None) if images is None else resizing(root, by_name["unknown"].paths, images.paths)
-        if target is not None:
+        own = None if images is None else other_size(root, images.paths, target)
+        if own is not None:
             twins.append(replace(images, name=resized(name), through=target, resized_from=own))
     return twins
 

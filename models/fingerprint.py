@@ -50,7 +50,7 @@ class FingerprintHead(EmbeddingHead):
     one_generator_per_subset : bool, default=False
         Exactly one generator per subset, matched one-to-one (the challenge's setting).
     content_components : int, default=64
-        Principal directions of the real images' residuals (their anatomy, no generator's print) taken out of
+        Singular directions of the real images' residuals (their anatomy, no generator's print) taken out of
         every residual before grouping, when `fit` is given `content_residuals`; 0 takes out nothing.
     trust_groups_above : float, default=0.9
         With labelled generated held-out rows (challenge regime, at least CHECK_ROWS per subset): the
@@ -114,7 +114,7 @@ class FingerprintHead(EmbeddingHead):
         `generated_val` they are generated images, one generator per subset, and the grouping is checked on
         them: where it mixes their generators (a set downscaled ×0.5 loses most of the generators' prints),
         images are attributed one by one. `content_residuals`: noise residuals of real images, resized as the
-        images to be scored are, whose principal directions (anatomy) are taken out before grouping."""
+        images to be scored are, whose first singular directions (anatomy) are taken out before grouping."""
         X, y_index = self._fit_input(X, y)
         self.content_ = content_head(self.content, self.seed).fit(X[:, :self.n_embedding], self.classes_[y_index])
         self.confusion_ = None

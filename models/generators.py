@@ -5,9 +5,9 @@ upsampling layers, its learned biases), while the anatomy varies from image to i
 residual of a generator's images (its fingerprint, Marra et al. 2019) is therefore stable, and fingerprints of
 different generators hardly correlate. So:
 
-0. project out the anatomy: the principal directions of real images' residuals (which carry no generator's
-   print, only what the blur left of the anatomy's edges), where the images are small enough for that to
-   swamp the print (a set downscaled by half);
+0. project out the anatomy: the first singular directions of real images' residuals (which carry no
+   generator's print, only what the blur left of the anatomy's edges; in small images, e.g. a set downscaled
+   by half, those edges swamp the print);
 1. over-split: k-means on a PCA of the unit-norm residuals, with more clusters than there can be generators
    of `min_group` images each (up to `max_start`);
 2. merge: while the two groups whose fingerprints correlate most do so above `merge_above`, join them —
