@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """../shared/bench/tools/build_benchmark.py, resumable: each subset's generator is trained once and its samples
 kept (OUT/.samples/tK.npy), so a build killed after hours (K = 8 takes ~2 CPU-hours) goes on from the next
-subset. Same arguments, same seeds, same images and truth file as the tool. A second process started with
+subset (at 128 px, from its last checkpoint, every 50 steps). Same arguments, same seeds, same images and truth file as the tool. A second process started with
 --reverse trains the subsets from the last one down, so two cores build one benchmark (each subset claimed by
 one of them); whichever finishes last writes the unknown set.
 
@@ -29,7 +29,7 @@ tool = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tool)
 
 
-def deeper_gan(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
+def deeper_gan(x: torch.Tensor, iters: int, seed: int, checkpoint: Path | None = None, nz: int = 64):
     """The tool's recipe (DCGAN generator, spectral-norm discriminator, hinge loss, translation augmentation)
     for x.shape[-1] = 4 · 2^n px: n transposed convolutions, channels 256, 128, … halving down to 16."""
     nn = torch.nn
@@ -45,7 +45,8 @@ def deeper_gan(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
         d += [SN(nn.Conv2d(ch, b, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
         ch = b
     D = nn.Sequential(*d, SN(nn.Conv2d(ch, 1, 4, 1, 0)))
-    return hinge_training(G, D, x, iters, lambda n: torch.randn(n, nz, 1, 1), margin=6 * x.shape[-1] // 64)
+    return hinge_training(G, D, x, iters, lambda n: torch.randn(n, nz, 1, 1), margin=6 * x.shape[-1] // 64,
+                          checkpoint=checkpoint)
 
 
 def claimed(path: Path) -> bool:
@@ -86,8 +87,11 @@ def main():
             for axis, i, img in group:
                 img.save(real / f"t{k}_ax{axis}_{i:03d}.png")
             x = torch.tensor(np.stack([np.asarray(img) for _, _, img in group]), dtype=torch.float32)
-            train = tool.train_gan if a.size == 64 else deeper_gan
-            sample = train(x[:, None] / 127.5 - 1, a.iters, a.seed * 100 + k)
+            x, seed = x[:, None] / 127.5 - 1, a.seed * 100 + k
+            if a.size == 64:  # the tool's own GAN, untouched (a subset takes minutes at this size)
+                sample = tool.train_gan(x, a.iters, seed)
+            else:  # a subset takes most of an hour: checkpointed, so a killed build goes on mid-subset
+                sample = deeper_gan(x, a.iters, seed, checkpoint=kept / f"t{k}.ckpt.pt")
             with torch.no_grad():
                 x = sample(a.gen_labelled + a.gen_unknown)
             x = ((x[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()

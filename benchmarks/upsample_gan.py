@@ -42,9 +42,12 @@ def train(x: torch.Tensor, iters: int, seed: int, nz: int = 64):
     return hinge_training(G, D, x, iters, lambda n: torch.randn(n, nz), margin=max(6, size // 10))
 
 
-def hinge_training(G: nn.Module, D: nn.Module, x: torch.Tensor, iters: int, latent, margin: int):
+def hinge_training(G: nn.Module, D: nn.Module, x: torch.Tensor, iters: int, latent, margin: int,
+                   checkpoint: Path | None = None, every: int = 50):
     """The shared tool's loop: hinge loss, Adam 2e-4 (0, 0.9), batches of 64, real and generated images both
-    translated by up to `margin` px. `latent(n)` draws n inputs of G. Returns a sampler of n images."""
+    translated by up to `margin` px. `latent(n)` draws n inputs of G. Returns a sampler of n images.
+    With `checkpoint`, the models, optimisers, step and random state are saved there every `every` steps and
+    training goes on from it when it exists (same images as an uninterrupted run); it is removed at the end."""
     size = x.shape[-1]
 
     def shift(t, s=margin):
@@ -54,7 +57,14 @@ def hinge_training(G: nn.Module, D: nn.Module, x: torch.Tensor, iters: int, late
 
     oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.0, 0.9))
     oD = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.0, 0.9))
-    for _ in tqdm(range(iters), desc="GAN", unit="step", mininterval=30):
+    parts, start = {"G": G, "D": D, "oG": oG, "oD": oD}, 0
+    if checkpoint and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=True)
+        for name, part in parts.items():
+            part.load_state_dict(state[name])
+        torch.set_rng_state(state["rng"])
+        start = int(state["step"])
+    for step in tqdm(range(start, iters), desc="GAN", unit="step", mininterval=30, initial=start, total=iters):
         real = x[torch.randint(0, len(x), (64,))]
         fake = G(latent(64))
         lD = F.relu(1 - D(shift(real))).mean() + F.relu(1 + D(shift(fake.detach()))).mean()
@@ -65,6 +75,12 @@ def hinge_training(G: nn.Module, D: nn.Module, x: torch.Tensor, iters: int, late
         oG.zero_grad()
         lG.backward()
         oG.step()
+        if checkpoint and (step + 1) % every == 0 and step + 1 < iters:
+            state = {name: part.state_dict() for name, part in parts.items()}
+            torch.save({**state, "rng": torch.get_rng_state(), "step": step + 1}, checkpoint.with_suffix(".tmp"))
+            checkpoint.with_suffix(".tmp").replace(checkpoint)
+    if checkpoint:
+        checkpoint.unlink(missing_ok=True)
     G.eval()
     return lambda n: G(latent(n))
 
