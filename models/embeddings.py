@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,13 @@ class EmbeddingsFile:
         with h5py.File(self.path, "r") as handle:
             residuals = handle[group]["residuals"]
             return residuals[::max(1, -(-len(residuals) // rows))]
+
+    @contextmanager
+    def residuals_on_disk(self, group: str) -> Iterator[h5py.Dataset]:
+        """The group's noise residuals as an h5py dataset: read only where sliced, so a head can go through a
+        million of them (8 GB as float16) a block at a time (models/generators.py)."""
+        with h5py.File(self.path, "r") as handle:
+            yield handle[group]["residuals"]
 
     def with_twins(self, groups: list[str]) -> list[str]:
         return [name for group in groups for name in (group, schema.resized(group)) if name in self.groups]

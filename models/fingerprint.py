@@ -8,8 +8,8 @@ none — unless a bootstrap over its images says the votes do not decide at leve
 label 0 (models/group_evidence.py). An image that looks like another subset on its own is carried by the rest
 of its generator's images.
 
-X holds the embeddings in its first `n_embedding` columns and the noise residuals after them; fit uses the
-embeddings only. Predictions depend on the whole batch scored: a batch should hold many images of each
+X holds the embeddings in its first `n_embedding` columns and the noise residuals after them; fit reads the
+embeddings only (the residuals of the set scored are what it groups), so its X may leave the residuals out. Predictions depend on the whole batch scored: a batch should hold many images of each
 generator. With `one_generator_per_subset` (the challenge's setting) there are exactly K groups, matched
 one-to-one to the K subsets.
 """
@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.metrics import confusion_matrix, homogeneity_score
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .base import FLOATS, SEED, EmbeddingHead
 from .generators import content_directions, fixed_groups, generator_groups
@@ -63,8 +63,10 @@ class FingerprintHead(EmbeddingHead):
 
     Attributes
     ----------
-    classes_, n_features_in_
+    classes_
         As every head's (EmbeddingHead).
+    n_features_in_ : int
+        The embedding columns fit read (`n_embedding`).
     content_ : EmbeddingHead
         The fitted content head, on the first `n_embedding` columns.
     confusion_ : ndarray of shape (n_classes, n_classes) or None
@@ -115,11 +117,11 @@ class FingerprintHead(EmbeddingHead):
         them: where it mixes their generators (a set downscaled ×0.5 loses most of the generators' prints),
         images are attributed one by one. `content_residuals`: noise residuals of real images, resized as the
         images to be scored are, whose first singular directions (anatomy) are taken out before grouping."""
-        X, y_index = self._fit_input(X, y)
-        self.content_ = content_head(self.content, self.seed).fit(X[:, :self.n_embedding], self.classes_[y_index])
+        X, y_index = self._fit_input(check_array(X, dtype=FLOATS)[:, :self.n_embedding], y)
+        self.content_ = content_head(self.content, self.seed).fit(X, self.classes_[y_index])
         self.confusion_ = None
         if X_val is not None and len(X_val):
-            X_val = validate_data(self, X_val, dtype=FLOATS, reset=False)
+            X_val = self._predict_input(X_val)
             predicted = self.content_.predict(X_val[:, :self.n_embedding])
             self.confusion_ = confusion_matrix(y_val, predicted, labels=self.classes_)
         self.content_directions_ = None
@@ -131,9 +133,20 @@ class FingerprintHead(EmbeddingHead):
             self.grouping_homogeneity_ = float(homogeneity_score(y_val, self.groups(X_val)))
         return self
 
+    def _predict_input(self, X):
+        """Validated X: its embedding columns checked against what fit saw (for heads saved before fit read
+        the embeddings alone, the whole row); residual columns after them of any width (none: no groups)."""
+        check_is_fitted(self)
+        X = check_array(X, dtype=FLOATS)
+        validate_data(self, X[:, :self.n_features_in_], dtype=FLOATS, reset=False)
+        return X
+
     def groups(self, X) -> np.ndarray:
         """Generator group of each row (0..G-1, largest first)."""
-        residuals = X[:, self.n_embedding:]
+        return self.residual_groups(self._predict_input(X)[:, self.n_embedding:])
+
+    def residual_groups(self, residuals) -> np.ndarray:
+        """Generator group of each row of `residuals` (an array or an h5py dataset, read a block at a time)."""
         content = getattr(self, "content_directions_", None)  # None in heads saved before it existed
         if self.one_generator_per_subset:
             return fixed_groups(residuals, len(self.classes_), seed=self.seed, content=content)
@@ -143,13 +156,24 @@ class FingerprintHead(EmbeddingHead):
         """(labels, probabilities, groups, verdicts): the per-group evidence behind `attribute`; groups None
         and no verdicts where images are attributed one by one."""
         X = self._predict_input(X)
-        proba = self.content_.predict_proba(X[:, :self.n_embedding])
+        return self.explain_rows(X[:, :self.n_embedding], X[:, self.n_embedding:])
+
+    def explain_rows(self, embeddings, residuals):
+        """`explain` with the embeddings and the residuals apart: `residuals` may be any array-like of rows,
+        e.g. an h5py dataset, read a block at a time, so a million images' residuals never sit in memory."""
+        check_is_fitted(self)
+        embeddings = check_array(embeddings, dtype=FLOATS)
+        width = min(self.n_features_in_, self.n_embedding)  # heads saved before fit read embeddings alone: more
+        if embeddings.shape[1] != width or len(residuals) != len(embeddings):
+            raise ValueError(f"expected {width} embedding columns and one residual row per row, got "
+                             f"{embeddings.shape[1]} columns, {len(embeddings)} and {len(residuals)} rows")
+        proba = self.content_.predict_proba(embeddings)
         checked = self.grouping_homogeneity_
         untrusted = checked is not None and checked < self.trust_groups_above
-        if X.shape[1] <= self.n_embedding or untrusted:  # no (trusted) groups: the content head image by image
+        if not residuals.shape[1] or untrusted:  # no (trusted) groups: the content head image by image
             return self.classes_[proba.argmax(axis=1)], proba, None, []
         votes = proba.argmax(axis=1)  # content_ was fitted on the same labels: same columns as classes_
-        groups = self.groups(X)
+        groups = self.residual_groups(residuals)
         verdicts = judge_groups(votes, groups, self.classes_, self.alpha, self.confusion_,
                                 self.one_generator_per_subset, self.seed)
         support = np.array([v.support_by_subset for v in verdicts]).reshape(-1, len(self.classes_))

@@ -16,6 +16,10 @@ different generators hardly correlate. So:
    image moves; groups left smaller than `min_group` are merged into the group they correlate with most;
    then merge and reassign again, until no two groups' fingerprints correlate above `merge_above`.
 
+Sets larger than GROUP_SAMPLE rows are grouped on a random sample of that many, and every row is then assigned
+to the group whose fingerprint it correlates with most, block by block: `residuals` may be any array-like of
+rows (an h5py dataset), so a million residuals (16 GB as float32) never sit in memory at once.
+
 No torch here: residuals come from the embeddings file.
 """
 from __future__ import annotations
@@ -137,31 +141,56 @@ def reassign(units: np.ndarray, groups: np.ndarray, min_group: int, max_rounds: 
     return groups
 
 
-def generator_groups(residuals: np.ndarray, merge_above: float = 0.45, min_group: int = 5,
-                     max_start: int = 24, n_components: int = 32, seed: int = 0,
-                     content: np.ndarray | None = None) -> np.ndarray:
-    """Generator group (0..G-1, largest first) of each row of `residuals` (N × D noise residuals), with the
-    `content` directions (content_directions) taken out first."""
-    units = unit_residuals(residuals, content)
+# Rows the groups are learned from; the others are assigned to them. 25,000 unit residuals of 4,096 columns are
+# 400 MB of float32; a generator needs about min_group × N / GROUP_SAMPLE images in a set of N to be found.
+GROUP_SAMPLE = 25000
+ASSIGN_ROWS = 8192  # rows assigned at a time: 128 MiB of float32 residuals
+
+
+def generator_groups(residuals, merge_above: float = 0.45, min_group: int = 5, max_start: int = 24,
+                     n_components: int = 32, seed: int = 0, content: np.ndarray | None = None) -> np.ndarray:
+    """Generator group (0..G-1, largest first) of each row of `residuals` (N × D noise residuals: an array or
+    an h5py dataset), with the `content` directions (content_directions) taken out first."""
+    sample, units = sampled_units(residuals, seed, content)
     n = len(units)
     n_start = min(max_start, n // min_group)
     if n_start < 2:
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(len(residuals), dtype=np.int64)
     start = KMeans(n_start, n_init=3, random_state=seed).fit_predict(reduced(units, n_components, seed))
     groups = reassign(units, merge_correlated(units, start, merge_above), min_group)
     while True:  # reassigning sharpens the fingerprints: pieces of one generator may only now correlate enough
         merged = merge_correlated(units, groups, merge_above)
         if merged.max() == groups.max():
-            return groups
+            return groups if sample is None else assigned(residuals, units, groups, content)
         groups = reassign(units, merged, min_group)
 
 
-def fixed_groups(residuals: np.ndarray, n_groups: int, n_components: int = 32, seed: int = 0,
+def fixed_groups(residuals, n_groups: int, n_components: int = 32, seed: int = 0,
                  content: np.ndarray | None = None) -> np.ndarray:
     """Exactly `n_groups` groups (the challenge's one generator per subset): k-means on the PCA of the
     residuals, then the same reassignment by fingerprint correlation."""
-    units = unit_residuals(residuals, content)
+    sample, units = sampled_units(residuals, seed, content)
     if len(units) <= n_groups:
         return np.arange(len(units)) % max(n_groups, 1)
     start = KMeans(n_groups, n_init=10, random_state=seed).fit_predict(reduced(units, n_components, seed))
-    return reassign(units, renumber(start), min_group=1)
+    groups = reassign(units, renumber(start), min_group=1)
+    return groups if sample is None else assigned(residuals, units, groups, content)
+
+
+def sampled_units(residuals, seed: int, content: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """(sorted sample rows, or None for all rows; their unit residuals): at most GROUP_SAMPLE rows read."""
+    if len(residuals) <= GROUP_SAMPLE:
+        return None, unit_residuals(residuals[:], content)
+    sample = np.sort(np.random.default_rng(seed).choice(len(residuals), GROUP_SAMPLE, replace=False))
+    return sample, unit_residuals(residuals[sample], content)  # h5py reads increasing indices
+
+
+def assigned(residuals, units: np.ndarray, groups: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+    """Every row of `residuals` in the group (found on the sampled `units`) whose fingerprint it correlates
+    with most, read ASSIGN_ROWS rows at a time."""
+    sums = unit_rows(fingerprints(units, groups, groups.max() + 1)).astype(np.float32)
+    out = np.empty(len(residuals), dtype=np.int64)
+    for start in range(0, len(residuals), ASSIGN_ROWS):
+        block = unit_residuals(residuals[start:start + ASSIGN_ROWS], content)
+        out[start:start + len(block)] = (block @ sums.T).argmax(axis=1)
+    return renumber(out)

@@ -51,16 +51,20 @@ def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | 
                         "readable image in it")
     head, sidecar = load_run_head(run, name, file)
     gate = None if abstain is None else load_gate(run, sidecar["info"]["fit_on"], file)  # fitted with the head
-    # Residuals (8 KB a row) only for a head or a gate that reads them (gates saved by earlier versions
-    # were given them whether they used them or not).
-    residuals = head.uses_residuals or (gate is not None and gate.n_features_in_ > EMBEDDING_DIM)
+    # Residuals (8 KB a row) in memory only for a head or a gate that reads them all at once (gates saved by
+    # earlier versions were given them whether they used them or not); `explain_rows` reads them from disk.
+    on_disk = hasattr(head, "explain_rows")
+    residuals = (head.uses_residuals and not on_disk) or (gate is not None and gate.n_features_in_ > EMBEDDING_DIM)
     unknown = file.read("unknown", residuals)
     names = [unknown_filename(p) for p in unknown.paths]
     order = np.argsort(names, kind="stable")
-    if head.transductive:  # the whole set at once, in name order
-        inputs = unknown.inputs_for(head)[order]
-        labels, scores, groups, verdicts = (head.explain(inputs) if hasattr(head, "explain")
-                                            else (*head.attribute(inputs), None, []))
+    if on_disk:  # the whole set at once, in file order (that of the names, as embed writes it), then sorted
+        with file.residuals_on_disk("unknown") as rows:
+            labels, scores, groups, verdicts = head.explain_rows(unknown.embeddings, rows)
+        labels, scores, groups = labels[order], scores[order], None if groups is None else groups[order]
+    elif head.transductive:  # the whole set at once, in name order
+        labels, scores = head.attribute(unknown.inputs_for(head)[order])
+        groups, verdicts = None, []
     else:  # block by block, in file order: no sorted copy of every row, nor one of the head's own
         parts = [head.attribute(unknown.inputs_for(head)[start:start + PREDICT_ROWS])
                  for start in range(0, len(order), PREDICT_ROWS)]

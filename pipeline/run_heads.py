@@ -43,12 +43,13 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
     """Fit head `name` on RUN/embeddings.h5, choose the training rows, save it; return its sidecar info."""
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
-    residuals = make_head(name, **(params or {})).uses_residuals  # else they stay on disk: 8 KB a row
-    validation = file.validation(residuals)
+    # Residuals (8 KB a row) of held-out rows only, for a head that checks its grouping on them (fingerprint);
+    # else they stay on disk.
+    validation = file.validation(make_head(name, **(params or {})).uses_residuals)
     started = time.perf_counter()
     results = {}
     for choice in fit_on_choices(file, fit_on):
-        rows = file.training(choice, residuals)
+        rows = file.training(choice, residuals=False)  # no head learns from these rows' residuals
         head = make_head(name, **(params or {}))
         # Heads that weigh their evidence by how it fares on held-out rows (fingerprint) get them to fit on.
         parameters = inspect.signature(head.fit).parameters

@@ -193,3 +193,35 @@ def test_fingerprint_head_without_residuals_scores_image_by_image():
     head = FingerprintHead(n_embedding=16).fit(X[:, :16], y)
     labels, proba = head.attribute(X_test[:5, :16])
     np.testing.assert_array_equal(labels, head.content_.predict(X_test[:5, :16]))
+
+
+def test_large_sets_are_grouped_on_a_sample_and_assigned_block_by_block_from_disk(tmp_path, monkeypatch):
+    import h5py
+
+    from ganprov.models import generators
+    residuals, truth = generator_outputs([70, 50, 30], seed=3)
+    whole, fixed = generator_groups(residuals), fixed_groups(residuals, 3)
+    with h5py.File(tmp_path / "r.h5", "w") as handle:
+        handle["residuals"] = residuals.astype(np.float16)
+    monkeypatch.setattr(generators, "GROUP_SAMPLE", 60)  # 60 of 150 rows learn the groups
+    monkeypatch.setattr(generators, "ASSIGN_ROWS", 16)
+    with h5py.File(tmp_path / "r.h5", "r") as handle:
+        on_disk = handle["residuals"]
+        assert adjusted_rand_score(truth, generator_groups(on_disk)) == 1.0 == adjusted_rand_score(truth, whole)
+        assert adjusted_rand_score(truth, fixed_groups(on_disk, 3)) == 1.0 == adjusted_rand_score(truth, fixed)
+
+
+def test_fingerprint_head_explains_rows_whose_residuals_stay_on_disk(tmp_path):
+    import h5py
+    X, y, X_val, y_val, X_test, source, generator = fingerprint_problem([50, 50, 50, 50])
+    head = FingerprintHead(n_embedding=16).fit(X[:, :16], y, X_val, y_val)  # fit reads the embeddings alone
+    assert head.n_features_in_ == 16
+    with h5py.File(tmp_path / "r.h5", "w") as handle:
+        handle["residuals"] = X_test[:, 16:]
+    with h5py.File(tmp_path / "r.h5", "r") as handle:
+        labels, proba, groups, verdicts = head.explain_rows(X_test[:, :16], handle["residuals"])
+    expected = head.explain(X_test)
+    np.testing.assert_array_equal(labels, expected[0])
+    np.testing.assert_array_equal(groups, expected[2])
+    assert np.mean(labels == source) == 1.0 and verdicts == expected[3]
+    np.testing.assert_array_equal(labels, FingerprintHead(n_embedding=16).fit(X, y, X_val, y_val).predict(X_test))
