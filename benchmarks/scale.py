@@ -5,7 +5,8 @@ each command in its own process, timed, with its peak resident memory.
 The file is written in the run-folder layout `embed` leaves (features/store.py), block by block, so writing
 it holds one block: half the rows are labelled real images (2 % held out), half the unknown set; rows as the
 bench makes them (pipeline/bench/synthetic.py: 512-d embeddings and 4,096 float16 noise residuals, one
-cluster and one generator pattern per subset). No image, no network: only the heads are measured.
+cluster and one generator pattern per subset; real rows' residuals are noise alone, as real images carry no
+generator's print). No image, no network: only the heads are measured.
 
   python benchmarks/scale.py --rows 1000000 --run ../scale-run [--heads logreg cosine ...]
 """
@@ -47,6 +48,9 @@ def write_file(out: Path, rows: int, residuals: bool) -> None:
             for start in range(0, len(image_list.paths), BLOCK):
                 paths = image_list.paths[start:start + BLOCK]
                 embeddings, residual_rows, labels = synthetic_rows(len(paths), seed * 1000 + start // BLOCK)
+                if image_list.name == "real":  # no print: the fingerprint head takes these out as anatomy
+                    residual_rows = np.random.default_rng(seed * 1000 + start // BLOCK).normal(
+                        0, 1, residual_rows.shape).astype(np.float16)
                 heldout = (np.arange(start, start + len(paths)) % 50 == 0) & (image_list.name == "real")
                 batch = {"embeddings": embeddings, "paths": list(paths), "labels": labels, "heldout": heldout,
                          "residuals": residual_rows if residuals else np.zeros((len(paths), RESIDUAL_DIM), "float16")}

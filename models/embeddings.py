@@ -144,7 +144,8 @@ def read_block(group: h5py.Group, block: slice, residuals: bool) -> Embeddings:
 
 def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
     """Embeddings, with the residuals (as float32) beside them for heads that group images by generator."""
-    return stacked(embeddings, residuals) if head.uses_residuals else embeddings
+    # Rows read without residuals (0 columns) stay as they are: no second copy of every embedding.
+    return stacked(embeddings, residuals) if head.uses_residuals and residuals.shape[1] else embeddings
 
 
 def stacked(embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
