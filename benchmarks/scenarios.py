@@ -2,6 +2,7 @@
 """Run ganprov on a benchmark and its recomposed scenarios; print one table row per scenario and head.
 
   python benchmarks/scenarios.py --bench PATH [--twin DIR:K] [--upsample DIR:K] --work WORK [--regime audit]
+      [--image-size 64]
 
 PATH is a challenge-layout benchmark with PATH.truth.csv beside it (the test set: read only to score).
 Scenarios (../shared/bench/tools/recompose.py): the unknown set as shipped, one generator only (subset 3),
@@ -9,7 +10,7 @@ Scenarios (../shared/bench/tools/recompose.py): the unknown set as shipped, one 
 scaled ×2, a second generator of subset K (--twin), a
 generator of another architecture (--upsample), and subset 5 dropped from the candidates (its generator's
 images must come out 0). In the audit regime generated/ is left out. The backbone is trained once per
-benchmark and regime (`ganprov train`, 64 px, random init); every scenario that keeps the candidates reuses
+benchmark and regime (`ganprov train`, random init, 64 px unless --image-size says otherwise); every scenario that keeps the candidates reuses
 it (`ganprov embed`, `fit --head all`, `predict`, `evaluate --truth`); the dropped-candidate and the scaled
 scenarios train their own (`ganprov run`). Results go to WORK/results.jsonl, one line per scenario and head.
 """
@@ -25,7 +26,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TOOLS = Path(os.environ.get("BENCH_TOOLS", HERE.parent.parent / "shared" / "bench" / "tools"))
 GANPROV = [sys.executable, "-m", "ganprov.pipeline"]
-TRAIN = ["--weights", "none", "--image-size", "64"]
 
 
 def sh(*args, cwd=None):
@@ -84,7 +84,9 @@ def main():
     ap.add_argument("--work", required=True, type=Path)
     ap.add_argument("--regime", choices=("audit", "challenge"), default="audit")
     ap.add_argument("--only", nargs="*", help="run only these scenarios")
+    ap.add_argument("--image-size", type=int, default=64, help="the network's input size (default 64)")
     a = ap.parse_args()
+    train = ["--weights", "none", "--image-size", str(a.image_size)]
     bench, name = a.bench.resolve(), a.bench.name
     work = (a.work / f"{name}-{a.regime}").resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,7 @@ def main():
     scenarios["drop-candidate"] = ["--drop-candidate", "5"]
     base = work / "base-run"
     base_data = recompose(bench, work / "data" / "shipped", a.regime)
-    sh(*GANPROV, "train", "--data", base_data, "--run", base, *TRAIN)
+    sh(*GANPROV, "train", "--data", base_data, "--run", base, *train)
     out = work / "results.jsonl"
     for scenario, options in scenarios.items():
         if a.only and scenario not in a.only:
@@ -110,7 +112,7 @@ def main():
         # Other candidates, or unknown images of another size (the backbone also learns the real images
         # resized to it): a backbone of its own.
         if scenario == "drop-candidate" or "--scale" in options:
-            sh(*GANPROV, "run", "--data", data, "--run", run, *TRAIN, "--truth", truth)
+            sh(*GANPROV, "run", "--data", data, "--run", run, *train, "--truth", truth)
         else:
             run.mkdir(parents=True, exist_ok=True)
             for f in ("checkpoint.pt", "config.toml", "train_log.csv"):
