@@ -6,6 +6,7 @@ scoring. A file that cannot be decoded yields a reason instead of a tensor; call
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import warnings
@@ -47,6 +48,14 @@ def check_regular_file(path: str | Path) -> None:
         raise BadImage(f"not a regular file (a FIFO, device, socket or folder): {path}")
 
 
+@contextlib.contextmanager
+def refusing_bombs():
+    """Over MAX_IMAGE_PIXELS is a warning in Pillow; a decompression bomb must be refused, not decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def decode(path: str | Path, reading: Reading = Reading()) -> Image.Image:
     """Decode one image at its native resolution into an 8-bit image; BadImage says what went wrong. DICOM
     frames and NIfTI slices (`FILE#N`, core/volumes.py) are windowed as `reading` says."""
@@ -55,15 +64,12 @@ def decode(path: str | Path, reading: Reading = Reading()) -> Image.Image:
         check_regular_file(file)
         if volumes.is_dicom(file) or volumes.is_nifti(file):
             return Image.fromarray(volumes.read(path, reading))
-        with warnings.catch_warnings():
-            # Over MAX_IMAGE_PIXELS is a warning in PIL; a decompression bomb must be refused, not decoded.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                # Decode every pixel here, inside the with-block: the file is opened once and closed on
-                # any error, and a truncated file raises (LOAD_TRUNCATED_IMAGES stays False) rather than
-                # yielding a partly grey image. No JPEG draft mode: residuals need full resolution.
-                image.load()
-                return to_8bit(image)  # always a new image, independent of the file
+        with refusing_bombs(), Image.open(path) as image:
+            # Decode every pixel here, inside the with-block: the file is opened once and closed on any
+            # error, and a truncated file raises (LOAD_TRUNCATED_IMAGES stays False) rather than yielding a
+            # partly grey image. No JPEG draft mode: residuals need full resolution.
+            image.load()
+            return to_8bit(image)  # always a new image, independent of the file
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise BadImage(f"{type(error).__name__}: {error}") from None
 
