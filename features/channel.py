@@ -21,7 +21,7 @@ from ganprov.core import volumes
 from ganprov.core.schema import resized
 
 from .image_list import ImageList
-from .images import BadImage, check_regular_file, refusing_bombs
+from .images import UNREADABLE, BadImage, check_regular_file, refusing_bombs
 
 # Headers read to find a set's usual size: enough for a clear majority, instant for any set.
 SIZE_SAMPLE = 500
@@ -40,7 +40,7 @@ def usual_size(root: Path, paths) -> tuple[int, int] | None:
             check_regular_file(root / file)  # open() on a FIFO named x.png would wait forever
             with refusing_bombs(), Image.open(root / file) as image:  # reads the header, not the pixels
                 sizes[image.size] += 1
-        except (BadImage, OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        except (BadImage, *UNREADABLE):
             continue  # decoding will skip it with its reason
     return sizes.most_common(1)[0][0] if sizes else None
 

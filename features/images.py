@@ -24,6 +24,8 @@ from .residual import noise_residual
 
 # Modes with more than 8 bits per pixel: stretched to their own range, since CT exports rarely fill 16 bits.
 HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
+# What Pillow raises for a file it cannot read, a bomb refused by refusing_bombs() included.
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError)
 
 
 class BadImage(GanprovError):
@@ -70,7 +72,7 @@ def decode(path: str | Path, reading: Reading = Reading()) -> Image.Image:
             # partly grey image. No JPEG draft mode: residuals need full resolution.
             image.load()
             return to_8bit(image)  # always a new image, independent of the file
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+    except UNREADABLE as error:
         raise BadImage(f"{type(error).__name__}: {error}") from None
 
 
