@@ -179,6 +179,11 @@ def cmd_score(args) -> None:
           workers=decoding_workers(args), device=args.device, strict=args.strict)
 
 
+def cmd_agree(args) -> None:
+    from .agree import agree
+    agree(args.sources, args.out)
+
+
 def cmd_bench(args) -> None:
     from .bench import bench
     bench(image_size=args.image_size, n=args.n, device=args.device, heads_n=args.heads_n, out=args.json,
@@ -264,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=non_negative_int)
     demo.set_defaults(func=cmd_demo)
 
+    agree = commands.add_parser("agree", help="keep only the attributions that two or more runs give alike "
+                                "(label 0 where they differ); CSVs only, seconds")
+    agree.add_argument("sources", nargs="+", metavar="RUN_OR_CSV",
+                       help="run folders (their submission.csv) or filename,label CSVs of the same unknown set")
+    agree.add_argument("--out", required=True, help="the agreed filename,label CSV")
+    agree.set_defaults(func=cmd_agree)
+
     bench = commands.add_parser("bench", help="time backbone, embed, the paper loop, heads and memory side by side")
     bench.add_argument("--image-size", type=pixel_size, default=64, help="network input size, e.g. 64 or 224")
     bench.add_argument("--n", type=positive_int, help="images per image stage (default: 2048 at 64 px, 512 at 224 px)")
@@ -296,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
               f"`ganprov {args.command}` as one process", file=sys.stderr)
         return 2
     try:
-        if args.command != "bench":  # the one command without --run; score with --out elsewhere only reads it
+        if args.command not in ("bench", "agree"):  # the commands without --run; score with --out elsewhere only reads it
             check_run_folder(args.run, writable=not (args.command == "score" and args.out))
         args.func(args)
     except GanprovError as error:

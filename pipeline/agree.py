@@ -1,0 +1,55 @@
+"""`ganprov agree`: keep an attribution only where independent runs give the same one.
+
+Two backbones trained differently (e.g. with and without --augment, or with other seeds) read the same real
+images, and their content votes on generated images are right together or wrong in different ways: on the
+benchmarks where the audit default attributed a generator wrongly with full support, the other training gave
+that generator another subset (README, "Two trainings"). An image keeps its label only when every run gives
+it the same one; otherwise it is undetermined (label 0). So agreement can only turn attributions into label
+0, never change one: the price is the right attributions one run alone would have made.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from ganprov.core.atomic import output_file, write_csv
+from ganprov.core.errors import GanprovError
+from ganprov.core.run_folder import RunFolder
+
+from .truth import first, read_labels
+
+
+def submission_of(source: str | Path) -> Path:
+    """A run folder's submission.csv, or the CSV given."""
+    source = Path(source)
+    return RunFolder(source).submission if source.is_dir() else source
+
+
+def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
+    """filename → the label every attribution gives it, 0 where any two differ."""
+    first_one, *others = attributions
+    return {name: label if all(other[name] == label for other in others) else 0
+            for name, label in first_one.items()}
+
+
+def agree(sources: list[str | Path], out: str | Path) -> dict[str, int]:
+    """Write the agreed `filename,label` CSV to `out` and return it; the sources must attribute the same images."""
+    if len(sources) < 2:
+        raise GanprovError("agree needs at least two runs or submission files")
+    paths = [submission_of(s) for s in sources]
+    attributions = [read_labels(p) for p in paths]
+    names = set(attributions[0])
+    for path, labels in zip(paths[1:], attributions[1:]):
+        if set(labels) != names:
+            raise GanprovError(f"{path} and {paths[0]} attribute different images: only in {path}: "
+                               f"{first(sorted(set(labels) - names))}; only in {paths[0]}: "
+                               f"{first(sorted(names - set(labels)))}")
+    agreed = agreed_labels(attributions)
+    write_csv(output_file(out, ".csv", "--out"), sorted(agreed.items()), escape_formulas=False)
+    pairs = Counter(tuple(labels[name] for labels in attributions) for name in agreed)
+    kept = sum(1 for label in agreed.values() if label)
+    print(f"{len(agreed)} images: {kept} attributed by every run alike, {len(agreed) - kept} undetermined → {out}")
+    print("labels given by " + " / ".join(str(p) for p in paths) + ": images")
+    for labels, count in sorted(pairs.items(), key=lambda item: -item[1]):
+        print(f"  {' / '.join(map(str, labels))}: {count}" + ("" if len(set(labels)) == 1 else "  (differ → 0)"))
+    return agreed

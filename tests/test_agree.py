@@ -1,0 +1,56 @@
+"""`ganprov agree`: an image keeps its label only where every run gives the same one."""
+from ganprov.pipeline.cli import main
+from ganprov.pipeline.truth import read_labels
+
+
+def write(path, mapping):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{name},{label}\n" for name, label in mapping.items()))
+    return path
+
+
+A = {"a.png": 1, "b.png": 2, "c.png": 3, "d.png": 0, "e.png": 2}
+B = {"e.png": 2, "d.png": 1, "c.png": 1, "b.png": 2, "a.png": 1}  # another order: matched by name
+
+
+def test_agreed_labels_are_kept_the_others_become_0(tmp_path, capsys):
+    out = tmp_path / "agreed.csv"
+    assert main(["agree", str(write(tmp_path / "a.csv", A)), str(write(tmp_path / "b.csv", B)), "--out", str(out)]) == 0
+    assert read_labels(out) == {"a.png": 1, "b.png": 2, "c.png": 0, "d.png": 0, "e.png": 2}
+    assert out.read_text().splitlines()[0] == "a.png,1"  # sorted by name, no header
+    printed = capsys.readouterr().out
+    assert "5 images: 3 attributed by every run alike, 2 undetermined" in printed
+    assert "3 / 1: 1  (differ → 0)" in printed
+
+
+def test_a_run_folder_stands_for_its_submission_and_three_sources_must_all_agree(tmp_path):
+    run = tmp_path / "run"
+    write(run / "submission.csv", A)
+    third = dict(A, **{"b.png": 3})
+    out = tmp_path / "agreed.csv"
+    assert main(["agree", str(run), str(write(tmp_path / "b.csv", B)), str(write(tmp_path / "c.csv", third)),
+                 "--out", str(out)]) == 0
+    assert read_labels(out) == {"a.png": 1, "b.png": 0, "c.png": 0, "d.png": 0, "e.png": 2}
+
+
+def test_sources_of_different_images_are_refused_by_name(tmp_path, capsys):
+    other = dict(B)
+    other["z.png"] = other.pop("e.png")
+    out = tmp_path / "agreed.csv"
+    assert main(["agree", str(write(tmp_path / "a.csv", A)), str(write(tmp_path / "b.csv", other)),
+                 "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "attribute different images" in error and "z.png" in error and "e.png" in error
+    assert not out.exists()
+
+
+def test_one_source_a_missing_file_or_a_bad_row_is_a_clear_error(tmp_path, capsys):
+    good = str(write(tmp_path / "a.csv", A))
+    out = str(tmp_path / "agreed.csv")
+    assert main(["agree", good, "--out", out]) == 2
+    assert "at least two" in capsys.readouterr().err
+    assert main(["agree", good, str(tmp_path / "nope.csv"), "--out", out]) == 2
+    assert "nope.csv does not exist" in capsys.readouterr().err
+    (tmp_path / "bad.csv").write_text("filename,label\na.png,1\n")
+    assert main(["agree", good, str(tmp_path / "bad.csv"), "--out", out]) == 2
+    assert "without a header" in capsys.readouterr().err
