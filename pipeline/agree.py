@@ -16,7 +16,8 @@ from ganprov.core.atomic import output_file, write_csv
 from ganprov.core.errors import GanprovError
 from ganprov.core.run_folder import RunFolder
 
-from .truth import first, read_labels
+from .metrics import attribution_metrics
+from .truth import first, read_labels, read_truth
 
 
 def submission_of(source: str | Path) -> Path:
@@ -32,8 +33,9 @@ def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
             for name, label in first_one.items()}
 
 
-def agree(sources: list[str | Path], out: str | Path) -> dict[str, int]:
-    """Write the agreed `filename,label` CSV to `out` and return it; the sources must attribute the same images."""
+def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None = None) -> dict[str, int]:
+    """Write the agreed `filename,label` CSV to `out` and return it; the sources must attribute the same images.
+    With `truth`, print accuracy, wrong and undetermined shares of each source and of the agreed labels."""
     if len(sources) < 2:
         raise GanprovError("agree needs at least two runs or submission files")
     paths = [submission_of(s) for s in sources]
@@ -52,4 +54,13 @@ def agree(sources: list[str | Path], out: str | Path) -> dict[str, int]:
     print("labels given by " + " / ".join(str(p) for p in paths) + ": images")
     for labels, count in sorted(pairs.items(), key=lambda item: -item[1]):
         print(f"  {' / '.join(map(str, labels))}: {count}" + ("" if len(set(labels)) == 1 else "  (differ → 0)"))
+    if truth is not None:
+        names = sorted(agreed)
+        subsets = sorted({label for labels in attributions for label in labels.values()} - {0})
+        truth_of = read_truth(truth, names, subsets)
+        expected = [truth_of[name] for name in names]
+        for what, labels in [*zip(map(str, paths), attributions), (f"agreed ({out})", agreed)]:
+            figures = attribution_metrics(expected, [labels[name] for name in names], subsets)
+            print(f"against {truth}: {what}: accuracy {figures['accuracy']:.3f}, wrong {figures['wrong']:.3f}, "
+                  f"undetermined {figures['undetermined']:.3f}")
     return agreed

@@ -181,7 +181,7 @@ def cmd_score(args) -> None:
 
 def cmd_agree(args) -> None:
     from .agree import agree
-    agree(args.sources, args.out)
+    agree(args.sources, args.out, truth=args.truth)
 
 
 def cmd_bench(args) -> None:
@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=non_negative_int)
     demo.set_defaults(func=cmd_demo)
 
-    agree = commands.add_parser("agree", help="keep only the attributions that two or more runs give alike "
+    agree = commands.add_parser("agree", parents=[TRUTH], help="keep only the attributions that two or more runs give alike "
                                 "(label 0 where they differ); CSVs only, seconds")
     agree.add_argument("sources", nargs="+", metavar="RUN_OR_CSV",
                        help="run folders (their submission.csv) or filename,label CSVs of the same unknown set")

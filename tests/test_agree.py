@@ -54,3 +54,14 @@ def test_one_source_a_missing_file_or_a_bad_row_is_a_clear_error(tmp_path, capsy
     (tmp_path / "bad.csv").write_text("filename,label\na.png,1\n")
     assert main(["agree", good, str(tmp_path / "bad.csv"), "--out", out]) == 2
     assert "without a header" in capsys.readouterr().err
+
+
+def test_with_the_truth_each_source_and_the_agreement_are_scored(tmp_path, capsys):
+    truth = write(tmp_path / "truth.csv", {"a.png": 1, "b.png": 2, "c.png": 1, "d.png": 2, "e.png": 3})
+    out = tmp_path / "agreed.csv"
+    assert main(["agree", str(write(tmp_path / "a.csv", A)), str(write(tmp_path / "b.csv", B)), "--out", str(out),
+                 "--truth", str(truth)]) == 0
+    printed = capsys.readouterr().out
+    assert "a.csv: accuracy 0.400, wrong 0.400, undetermined 0.200" in printed  # a, b right; c, e wrong
+    assert "b.csv: accuracy 0.600, wrong 0.400, undetermined 0.000" in printed  # a, b, c right; d, e wrong
+    assert "agreed (" in printed and "accuracy 0.400, wrong 0.200, undetermined 0.400" in printed
