@@ -16,8 +16,7 @@ from ganprov.core.atomic import output_file, write_csv
 from ganprov.core.errors import GanprovError
 from ganprov.core.run_folder import RunFolder
 
-from .metrics import attribution_metrics
-from .truth import first, read_labels, read_truth
+from .truth import first, read_labels
 
 
 def submission_of(source: str | Path) -> Path:
@@ -31,6 +30,14 @@ def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
     first_one, *others = attributions
     return {name: label if all(other[name] == label for other in others) else 0
             for name, label in first_one.items()}
+
+
+def shares(truth: dict[str, int], labels: dict[str, int]) -> dict[str, float]:
+    """Accuracy, wrong (label ≠ 0 and ≠ truth) and undetermined (label 0) shares of the images in `truth`."""
+    pairs = [(truth[name], labels[name]) for name in truth]
+    return {"accuracy": sum(t == p for t, p in pairs) / len(pairs),
+            "wrong": sum(p not in (0, t) for t, p in pairs) / len(pairs),
+            "undetermined": sum(p == 0 for _, p in pairs) / len(pairs)}
 
 
 def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None = None) -> dict[str, int]:
@@ -55,12 +62,13 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
     for labels, count in sorted(pairs.items(), key=lambda item: -item[1]):
         print(f"  {' / '.join(map(str, labels))}: {count}" + ("" if len(set(labels)) == 1 else "  (differ → 0)"))
     if truth is not None:
-        names = sorted(agreed)
-        subsets = sorted({label for labels in attributions for label in labels.values()} - {0})
-        truth_of = read_truth(truth, names, subsets)
-        expected = [truth_of[name] for name in names]
+        truth_of = read_labels(truth)
+        if set(truth_of) != names:
+            raise GanprovError(f"{truth} does not fit {paths[0]}: names not in it: "
+                               f"{first(sorted(set(truth_of) - names))}; without a label: "
+                               f"{first(sorted(names - set(truth_of)))}")
         for what, labels in [*zip(map(str, paths), attributions), (f"agreed ({out})", agreed)]:
-            figures = attribution_metrics(expected, [labels[name] for name in names], subsets)
+            figures = shares(truth_of, labels)
             print(f"against {truth}: {what}: accuracy {figures['accuracy']:.3f}, wrong {figures['wrong']:.3f}, "
                   f"undetermined {figures['undetermined']:.3f}")
     return agreed

@@ -57,7 +57,7 @@ def test_one_source_a_missing_file_or_a_bad_row_is_a_clear_error(tmp_path, capsy
 
 
 def test_with_the_truth_each_source_and_the_agreement_are_scored(tmp_path, capsys):
-    truth = write(tmp_path / "truth.csv", {"a.png": 1, "b.png": 2, "c.png": 1, "d.png": 2, "e.png": 3})
+    truth = write(tmp_path / "truth.csv", {"a.png": 1, "b.png": 2, "c.png": 1, "d.png": 2, "e.png": 4})
     out = tmp_path / "agreed.csv"
     assert main(["agree", str(write(tmp_path / "a.csv", A)), str(write(tmp_path / "b.csv", B)), "--out", str(out),
                  "--truth", str(truth)]) == 0
@@ -65,3 +65,8 @@ def test_with_the_truth_each_source_and_the_agreement_are_scored(tmp_path, capsy
     assert "a.csv: accuracy 0.400, wrong 0.400, undetermined 0.200" in printed  # a, b right; c, e wrong
     assert "b.csv: accuracy 0.600, wrong 0.400, undetermined 0.000" in printed  # a, b, c right; d, e wrong
     assert "agreed (" in printed and "accuracy 0.400, wrong 0.200, undetermined 0.400" in printed
+    # subset 4 is given by no run: the truth may still hold it; not the names of another set
+    wrong_set = write(tmp_path / "other.csv", {"a.png": 1, "x.png": 2})
+    assert main(["agree", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--out", str(out),
+                 "--truth", str(wrong_set)]) == 2
+    assert "does not fit" in capsys.readouterr().err

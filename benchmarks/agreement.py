@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""The second opinion on benchmark scenarios: the default head's attributions by the backbone trained without
+augmentation, by the one trained with it, and their agreement (`ganprov agree`, what `ganprov run` writes to
+submission.csv in the audit regime), each against the scenario's truth file.
+
+  python benchmarks/agreement.py SC SC-AUG     # scenarios.py --work folders, --no-augment and --augment
+
+Every scenario run found in both (WORK/BENCH-REGIME/runs/SCENARIO) gives one table row; the truth files are
+read only to score.
+"""
+import argparse
+from pathlib import Path
+
+from ganprov.pipeline.agree import agreed_labels, shares
+from ganprov.pipeline.truth import read_labels
+
+
+def figures(truth: dict[str, int], labels: dict[str, int]) -> str:
+    m = shares(truth, labels)
+    return f"{m['accuracy']:.3f} | {m['wrong']:.3f} | {m['undetermined']:.3f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("plain", type=Path)
+    ap.add_argument("augmented", type=Path)
+    ap.add_argument("--head", default="fingerprint")
+    a = ap.parse_args()
+    print("| data | scenario | plain: accuracy | wrong | undetermined | augmented: accuracy | wrong | undetermined "
+          "| **agreed: accuracy** | wrong | undetermined |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for run in sorted(a.plain.glob(f"*-audit/runs/*/predictions/{a.head}.csv")):
+        scenario, bench = run.parents[1].name, run.parents[3].name.removesuffix("-audit")
+        other = a.augmented / run.relative_to(a.plain)
+        if not other.is_file():
+            continue
+        truth = read_labels(run.parents[3] / "data" / f"{scenario}.truth.csv")
+        plain, augmented = read_labels(run), read_labels(other)
+        print(f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | "
+              f"**{figures(truth, agreed_labels([plain, augmented]))}** |")
+
+
+if __name__ == "__main__":
+    main()
