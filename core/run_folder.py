@@ -19,6 +19,7 @@ Every path in a run folder is named here and nowhere else, with who writes it an
     submission.csv               run                            → the challenge
     report.html                  report, run                    → the reviewer
     scores/FOLDER.csv, .h5       score                          → the user
+    second-opinion/              run --second-opinion           → run (agree → submission.csv); a run folder
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class RunFolder:
     report = property(lambda self: self.path / "report.html")
     submission = property(lambda self: self.path / "submission.csv")
     scores = property(lambda self: self.path / "scores")
+    second_opinion = property(lambda self: self.path / "second-opinion")  # the other --augment setting's run
 
     def candidate(self, train_on: str) -> RunFolder:
         """The run `train --train-on auto` trains on `train_on` images, before the better is copied up."""

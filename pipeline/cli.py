@@ -158,14 +158,15 @@ def cmd_report(args) -> None:
 
     from .report import write_report
     from .run_all import default_head
-    write_report(args.run, args.head or default_head(EmbeddingsFile(RunFolder(args.run).embeddings)),
-                 gradcam=args.gradcam)
+    chosen = default_head(EmbeddingsFile(RunFolder(args.run).embeddings))
+    # submission.csv is the default head's agreement with RUN/second-opinion, when `run` made one
+    write_report(args.run, args.head or chosen, gradcam=args.gradcam, second_opinion=args.head in (None, chosen))
 
 
 def cmd_run(args) -> None:
     from .run_all import run_all
     run_all(train_settings(args), args.run, truth=args.truth, force=args.force, head_params=head_params(args),
-            gradcam=args.gradcam)
+            gradcam=args.gradcam, second_opinion=args.second_opinion)
 
 
 def cmd_demo(args) -> None:
@@ -261,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_group_options(run)
     run.add_argument("--gradcam", action=argparse.BooleanOptionalAction, default=True,
                      help="Grad-CAM maps in the report (default; skipped with a note when grad-cam is missing)")
+    run.add_argument("--second-opinion", action=argparse.BooleanOptionalAction,
+                     help="also train a backbone with the other --augment setting (RUN/second-opinion) and keep in "
+                          "submission.csv only the attributions both give, label 0 elsewhere; twice the training "
+                          "(default: on in the audit regime, without generated/; off in the challenge regime)")
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser("demo", help="run everything on a built-in synthetic data set (CPU, minutes)")

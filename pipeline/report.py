@@ -18,10 +18,20 @@ from ganprov.models.embeddings import EmbeddingsFile
 
 from . import plots
 from .evaluate import COLUMNS, figure
-from .report_groups import Section, Unknown, images_table, overview, read_unknown, section_html, sections
+from .report_groups import (
+    Section,
+    Unknown,
+    images_table,
+    overview,
+    read_unknown,
+    second_opinion_html,
+    section_html,
+    sections,
+)
 from .report_html import STYLE, esc, img_tag, png
 from .report_validation import validation_section
 from .run_heads import fitted_heads, load_run_head
+from .truth import read_labels
 
 
 def gradcam_overlays(run: RunFolder, found: list[Section], unknown: Unknown, data_root: Path,
@@ -41,9 +51,10 @@ def heads_table(results: list[dict]) -> str:
     return f"<table><tr><th>head</th><th>fit on</th><th>set</th><th>n</th>{head}</tr>{body}</table>"
 
 
-def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
+def write_report(run_dir, default_head: str, gradcam: bool = False, second_opinion: bool = False) -> Path:
     """Assemble RUN/report.html from what the run folder holds; with `gradcam`, Grad-CAM maps of each group's
-    sample of images (loads the backbone: torch)."""
+    sample of images (loads the backbone: torch); with `second_opinion`, how RUN/second-opinion's attributions
+    of `default_head` and submission.csv (their agreement) compare with this run's."""
     run = RunFolder(run_dir)
     fitted = fitted_heads(run)
     if default_head not in fitted:  # a report on a head that does not exist would be a page of blanks
@@ -72,6 +83,9 @@ def write_report(run_dir, default_head: str, gradcam: bool = False) -> Path:
                      "below: the group's verdict, a sample of its images, and for each candidate subset the real "
                      "images nearest the group. Every image has a row in <a href=\"#images\">the table at the "
                      "end</a>.</p>")
+        second = RunFolder(run.second_opinion).prediction(default_head)
+        if second_opinion and second.is_file() and run.submission.is_file():
+            parts.append(second_opinion_html(found, unknown, read_labels(second), read_labels(run.submission)))
         parts += [section_html(s, unknown, real, file.subsets, data_root, reading, cams) for s in found]
     else:
         parts.append("<h2>Generators in the unknown set</h2><p>Nothing attributed: no predictions for the unknown "

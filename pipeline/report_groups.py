@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -142,6 +143,25 @@ def overview(found: list[Section], unknown: Unknown) -> str:
     return (f"<p>{len(unknown.names)} unknown images{f' in {len(found)} generator groups' if grouped else ''}: "
             f"{attributed} attributed, {len(unknown.names) - attributed} undetermined (label 0).</p>"
             f"<table><tr><th>{'group' if grouped else 'attributed'}</th><th>images</th>{header}</tr>{rows}</table>")
+
+
+def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str, int], agreed: dict[str, int]) -> str:
+    """Per section: the label the second opinion's backbone gives its images (most often, with how many) and
+    what submission.csv keeps."""
+    def most(labels: list[int]) -> str:
+        (label, count), = Counter(labels).most_common(1)
+        return f"{label or 'undetermined'} ({count} of {len(labels)})"
+
+    rows = "".join(
+        f'<tr><td><a href="#{s.key}">{s.title}</a></td>'
+        f"<td>{most([second[unknown.names[r]] for r in s.members])}</td>"
+        f"<td>{most([agreed[unknown.names[r]] for r in s.members])}</td></tr>" for s in found)
+    undetermined = sum(1 for label in agreed.values() if not label)
+    return ("<h2>Second opinion</h2><p>A second backbone, trained with the other augmentation setting on the same "
+            "real images (<code>second-opinion/</code>, its own report there), attributed the same images. "
+            "<code>submission.csv</code> keeps an image's label only where both give it, label 0 elsewhere: "
+            f"{undetermined} of {len(agreed)} images undetermined.</p><table><tr><th>this run</th>"
+            f"<th>second opinion</th><th>submission.csv</th></tr>{rows}</table>")
 
 
 def images_table(unknown: Unknown, found: list[Section]) -> str:

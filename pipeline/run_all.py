@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from dataclasses import replace
 
 from ganprov.core.atomic import atomic_path
+from ganprov.core.layout import discover
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.settings import TrainSettings
 from ganprov.models import HEADS, HeadError
 from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.persistence import read_sidecar
 
+from .agree import agree
 from .evaluate import evaluate
 from .predict import predict, unknown_count
 from .report import write_report
@@ -47,13 +50,11 @@ def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile, params: dic
             and info.get("params_requested") == params)
 
 
-def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False,
-            head_params: dict | None = None, gradcam: bool = True) -> dict:
-    from ganprov.features.distributed import world
+def stage1(settings: TrainSettings, run: RunFolder, force: bool) -> None:
+    """Train and embed (resumable), every process under torchrun."""
     from ganprov.features.embed import StaleEmbeddings, embed
     from ganprov.features.train import train
 
-    run = RunFolder(run_dir)
     train(settings, run.path, resume=True, force=force)
     embed_options = dict(batch_size=settings.batch_size, workers=settings.workers, device=settings.device,
                          strict=settings.strict)
@@ -62,11 +63,12 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     except StaleEmbeddings as error:  # the checkpoint or the images changed since: this run's own file is stale
         print(f"{error}\nembedding again")
         embed(settings.data, run.path, force=True, **embed_options)
-    if not world().is_main:  # under torchrun: rank 0 alone fits, predicts and reports
-        return {}
+
+
+def stage2(run: RunFolder, params: dict, force: bool, truth: str | None) -> tuple[str, list[dict]]:
+    """Fit every head (unless already fitted on these embeddings), predict and evaluate."""
     file = EmbeddingsFile(run.embeddings)
     chosen = default_head(file)
-    params = {"seed": settings.seed} | (head_params or {})
     for name in HEADS:
         if force or not head_is_current(run, name, file, params):
             fit_head(run.path, name, params=params)
@@ -78,6 +80,32 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
         print(f"submission ({chosen}) → {run.submission}")
     else:  # the heads are still fitted and evaluated on the held-out images
         print("nothing to attribute: no readable image in generated_unknown/, so no predictions and no submission")
-    results = evaluate(run.path, truth=truth)
-    write_report(run.path, chosen, gradcam=gradcam and gradcam_available())
+    return chosen, evaluate(run.path, truth=truth)
+
+
+def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False,
+            head_params: dict | None = None, gradcam: bool = True, second_opinion: bool | None = None) -> dict:
+    """With `second_opinion` (None: in the audit regime, with images to attribute), a second backbone trained with the other --augment
+    setting attributes the same images in RUN/second-opinion, and RUN/submission.csv keeps only the
+    attributions both give (pipeline/agree.py)."""
+    from ganprov.features.distributed import world
+
+    run = RunFolder(run_dir)
+    if second_opinion is None:  # the audit regime, with images to attribute
+        layout = discover(settings.data, settings.slice_axis)
+        second_opinion = layout.regime == "audit" and "unknown" in layout.splits
+    second = RunFolder(run.second_opinion)
+    stage1(settings, run, force)
+    if second_opinion:
+        stage1(replace(settings, augment=not settings.augment), second, force)
+    if not world().is_main:  # under torchrun: rank 0 alone fits, predicts and reports
+        return {}
+    params = {"seed": settings.seed} | (head_params or {})
+    if second_opinion:
+        print(f"second opinion ({'with' if not settings.augment else 'without'} --augment) → {second.path}")
+        write_report(second.path, stage2(second, params, force, truth)[0])
+    chosen, results = stage2(run, params, force, truth)
+    if second_opinion and run.submission.is_file():
+        agree([run.prediction(chosen), second.prediction(chosen)], run.submission, truth=truth)
+    write_report(run.path, chosen, gradcam=gradcam and gradcam_available(), second_opinion=second_opinion)
     return {"results": results, "report": str(run.report)}
