@@ -12,7 +12,7 @@ import pytest
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
 from ganprov.pipeline.cli import main
-from ganprov.pipeline.report_groups import Section, Unknown, images_table, section_html
+from ganprov.pipeline.report_groups import Section, Unknown, images_table, second_opinion_html, section_html
 from ganprov.pipeline.report_html import thumbnail
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -158,3 +158,16 @@ def test_run_draws_gradcam_maps_only_where_grad_cam_is_installed(monkeypatch, ca
     from ganprov.pipeline.cli import build_parser
     options = ["run", "--data", "D", "--run", "R"]
     assert build_parser().parse_args(options).gradcam and not build_parser().parse_args([*options, "--no-gradcam"]).gradcam
+
+
+def test_the_second_opinion_table_gives_each_groups_two_labels_and_what_the_submission_keeps():
+    names = [f"{i}.png" for i in range(5)]
+    unknown = Unknown(names, np.array([2, 2, 2, 1, 1]), np.ones(5), np.array([0, 0, 0, 1, 1]), np.zeros((5, 512)))
+    found = [Section("g0", "Group 0: 3 images → subset 2", np.array([0, 1, 2]), np.array([0]), None, 2),
+             Section("g1", "Group 1: 2 images → subset 1", np.array([3, 4]), np.array([3]), None, 1)]
+    second = dict(zip(names, [4, 4, 2, 1, 1]))  # the second backbone sends most of group 0 elsewhere
+    agreed = dict(zip(names, [0, 0, 2, 1, 1]))
+    text = re.sub(r"<[^>]+>", " ", second_opinion_html(found, unknown, second, agreed))
+    assert "2 of 5 images undetermined" in text
+    assert re.search(r"Group 0: 3 images → subset 2\s+4 \(2 of 3\)\s+undetermined \(2 of 3\)", text)
+    assert re.search(r"Group 1: 2 images → subset 1\s+1 \(2 of 2\)\s+1 \(2 of 2\)", text)
