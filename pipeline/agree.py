@@ -9,6 +9,7 @@ it the same one; otherwise it is undetermined (label 0). So agreement can only t
 """
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +24,27 @@ def submission_of(source: str | Path) -> Path:
     """A run folder's submission.csv, or the CSV given."""
     source = Path(source)
     return RunFolder(source).submission if source.is_dir() else source
+
+
+def read_attribution(path: Path) -> dict[str, int]:
+    """filename → label of a submission-style CSV, or path → label of `ganprov score`'s CSV (its header
+    `path,label,confidence`), so batches scored by two runs can be agreed too."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            first_line = handle.readline()
+    except (OSError, UnicodeDecodeError):  # read_labels names the file and the reason
+        first_line = ""
+    if not first_line.startswith("path,label,"):
+        return read_labels(path)
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    bad = [f"line {i}: {row}" for i, row in enumerate(rows, 2) if not str(row["label"]).isdigit()]
+    if bad:
+        raise GanprovError(f"{path}: labels must be whole numbers; bad rows: {first(bad)}")
+    labels = {row["path"]: int(row["label"]) for row in rows}
+    if len(labels) != len(rows):
+        raise GanprovError(f"{path}: a path is given more than once")
+    return labels
 
 
 def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
@@ -46,7 +68,7 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
     if len(sources) < 2:
         raise GanprovError("agree needs at least two runs or submission files")
     paths = [submission_of(s) for s in sources]
-    attributions = [read_labels(p) for p in paths]
+    attributions = [read_attribution(p) for p in paths]
     names = set(attributions[0])
     for path, labels in zip(paths[1:], attributions[1:]):
         if set(labels) != names:

@@ -277,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     agree = commands.add_parser("agree", parents=[TRUTH], help="keep only the attributions that two or more runs give alike "
                                 "(label 0 where they differ); CSVs only, seconds")
     agree.add_argument("sources", nargs="+", metavar="RUN_OR_CSV",
-                       help="run folders (their submission.csv) or filename,label CSVs of the same unknown set")
+                       help="run folders (their submission.csv), filename,label CSVs of the same unknown set, or "
+                            "`score` CSVs of the same batch")
     agree.add_argument("--out", required=True, help="the agreed filename,label CSV")
     agree.set_defaults(func=cmd_agree)
 

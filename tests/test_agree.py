@@ -70,3 +70,18 @@ def test_with_the_truth_each_source_and_the_agreement_are_scored(tmp_path, capsy
     assert main(["agree", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--out", str(out),
                  "--truth", str(wrong_set)]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_batches_scored_by_two_runs_are_agreed_by_path(tmp_path, capsys):
+    def scored(name, labels):  # as `ganprov score` writes it
+        path = tmp_path / name
+        path.write_text("path,label,confidence\n" + "".join(f"batch/{n},{label},0.9\n" for n, label in labels.items()))
+        return str(path)
+
+    out = tmp_path / "agreed.csv"
+    assert main(["agree", scored("a.csv", A), scored("b.csv", B), "--out", str(out)]) == 0
+    assert read_labels(out) == {"batch/a.png": 1, "batch/b.png": 2, "batch/c.png": 0, "batch/d.png": 0, "batch/e.png": 2}
+    (tmp_path / "bad.csv").write_text("path,label,confidence\nbatch/a.png,one,0.9\n")
+    assert main(["agree", scored("a.csv", A), str(tmp_path / "bad.csv"), "--out", str(out)]) == 2
+    assert "bad.csv: labels must be whole numbers" in capsys.readouterr().err
+
