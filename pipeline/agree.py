@@ -1,9 +1,10 @@
 """`ganprov agree`: keep an attribution only where independent runs give the same one.
 
-Two backbones trained differently (e.g. with and without --augment, or with other seeds) read the same real
-images, and their content votes on generated images are right together or wrong in different ways: on the
-benchmarks where the audit default attributed a generator wrongly with full support, the other training gave
-that generator another subset (README, "Two trainings"). An image keeps its label only when every run gives
+Two backbones trained differently (with and without --augment) read the same real images, and their content
+votes on generated images are right together or wrong in different ways: on the benchmarks where one training
+attributed a generator wrongly with full support, the other gave that generator another subset (README, "Two
+trainings that must agree"). Two seeds of one recipe are not different enough: on the 128-px benchmark both
+sent the same generator to the same wrong subset. An image keeps its label only when every run gives
 it the same one; otherwise it is undetermined (label 0). So agreement can only turn attributions into label
 0, never change one: the price is the right attributions one run alone would have made.
 """
