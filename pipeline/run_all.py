@@ -85,9 +85,9 @@ def stage2(run: RunFolder, params: dict, force: bool, truth: str | None) -> tupl
 
 def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False,
             head_params: dict | None = None, gradcam: bool = True, second_opinion: bool | None = None) -> dict:
-    """With `second_opinion` (None: in the audit regime, with images to attribute), a second backbone trained with the other --augment
-    setting attributes the same images in RUN/second-opinion, and RUN/submission.csv keeps only the
-    attributions both give (pipeline/agree.py)."""
+    """Every step from images to report. With `second_opinion` (None: in the audit regime, with images to
+    attribute), a second backbone trained with the other --augment setting attributes the same images in
+    RUN/second-opinion, and RUN/submission.csv keeps only the attributions both give (pipeline/agree.py)."""
     from ganprov.features.distributed import world
 
     run = RunFolder(run_dir)
