@@ -11,12 +11,14 @@ read only to score.
 import argparse
 from pathlib import Path
 
-from ganprov.pipeline.agree import agreed_labels, shares
+from ganprov.pipeline.agree import agreed_labels
+from ganprov.pipeline.metrics import shares
 from ganprov.pipeline.truth import read_labels
 
 
 def figures(truth: dict[str, int], labels: dict[str, int]) -> str:
-    m = shares(truth, labels)
+    names = sorted(truth)
+    m = shares([truth[n] for n in names], [labels[n] for n in names])
     return f"{m['accuracy']:.3f} | {m['wrong']:.3f} | {m['undetermined']:.3f}"
 
 

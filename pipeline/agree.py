@@ -18,6 +18,7 @@ from ganprov.core.atomic import output_file, write_csv
 from ganprov.core.errors import GanprovError
 from ganprov.core.run_folder import RunFolder
 
+from .metrics import shares
 from .truth import first, read_labels
 
 
@@ -55,14 +56,6 @@ def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
             for name, label in first_one.items()}
 
 
-def shares(truth: dict[str, int], labels: dict[str, int]) -> dict[str, float]:
-    """Accuracy, wrong (label ≠ 0 and ≠ truth) and undetermined (label 0) shares of the images in `truth`."""
-    pairs = [(truth[name], labels[name]) for name in truth]
-    return {"accuracy": sum(t == p for t, p in pairs) / len(pairs),
-            "wrong": sum(p not in (0, t) for t, p in pairs) / len(pairs),
-            "undetermined": sum(p == 0 for _, p in pairs) / len(pairs)}
-
-
 def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None = None) -> dict[str, int]:
     """Write the agreed `filename,label` CSV to `out` and return it; the sources must attribute the same images.
     With `truth`, print accuracy, wrong and undetermined shares of each source and of the agreed labels."""
@@ -90,8 +83,10 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
             raise GanprovError(f"{truth} does not fit {paths[0]}: names not in it: "
                                f"{first(sorted(set(truth_of) - names))}; without a label: "
                                f"{first(sorted(names - set(truth_of)))}")
+        names_in_order = sorted(names)
+        expected = [truth_of[name] for name in names_in_order]
         for what, labels in [*zip(map(str, paths), attributions), (f"agreed ({out})", agreed)]:
-            figures = shares(truth_of, labels)
+            figures = shares(expected, [labels[name] for name in names_in_order])
             print(f"against {truth}: {what}: accuracy {figures['accuracy']:.3f}, wrong {figures['wrong']:.3f}, "
                   f"undetermined {figures['undetermined']:.3f}")
     return agreed

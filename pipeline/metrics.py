@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 
 def specificity_per_class(matrix: np.ndarray) -> np.ndarray:
@@ -29,6 +29,15 @@ def calibration(truth, predicted, confidence, bins: int = 10) -> dict:
     return {"ece": float(ece), "reliability": table}
 
 
+def shares(truth, predicted) -> dict[str, float]:
+    """Accuracy, and the shares attributed to a wrong subset (label ≠ 0 and ≠ truth) and left undetermined
+    (label 0): the figures `evaluate` and `agree --truth` print."""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    return {"accuracy": float(np.mean(predicted == truth)),
+            "wrong": float(np.mean((predicted != 0) & (predicted != truth))),
+            "undetermined": float(np.mean(predicted == 0))}
+
+
 def attribution_metrics(truth, predicted, subsets: list[int], confidence=None) -> dict:
     """All figures for one head on one labelled set; JSON-ready. With `confidence` (one per image), also the
     expected calibration error and the reliability table (see `calibration`)."""
@@ -39,9 +48,10 @@ def attribution_metrics(truth, predicted, subsets: list[int], confidence=None) -
     precision, recall, f1, _ = precision_recall_fscore_support(truth, predicted, average="weighted", **kwargs)
     per_p, per_r, per_f, support = precision_recall_fscore_support(truth, predicted, average=None, **kwargs)
     specificity = specificity_per_class(matrix)[: len(subsets)]
+    share = shares(truth, predicted)
     return {
         "n": int(len(truth)),
-        "accuracy": float(accuracy_score(truth, predicted)),
+        "accuracy": share["accuracy"],
         "precision_weighted": float(precision),
         "recall_weighted": float(recall),
         "f1_weighted": float(f1),
@@ -51,6 +61,6 @@ def attribution_metrics(truth, predicted, subsets: list[int], confidence=None) -
                        for s, p, r, f, sp, n in zip(subsets, per_p, per_r, per_f, specificity, support)],
         "confusion_labels": [int(x) for x in labels],
         "confusion": matrix.tolist(),
-        "undetermined": float(np.mean(predicted == 0)),
-        "wrong": float(np.mean((predicted != 0) & (predicted != truth))),
+        "undetermined": share["undetermined"],
+        "wrong": share["wrong"],
     } | (calibration(truth, predicted, confidence) if confidence is not None else {})
