@@ -49,6 +49,14 @@ def read_attribution(path: Path) -> dict[str, int]:
     return labels
 
 
+def refuse_other_images(path, names: set[str], reference, reference_names: set[str], problem: str) -> None:
+    """GanprovError naming the images only one of the two files has, unless both have the same."""
+    if names != reference_names:
+        raise GanprovError(f"{path} {problem.format(reference=reference)}: only in {path}: "
+                           f"{first(sorted(names - reference_names))}; only in {reference}: "
+                           f"{first(sorted(reference_names - names))}")
+
+
 def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
     """filename → the label every attribution gives it, 0 where any two differ."""
     first_one, *others = attributions
@@ -65,10 +73,7 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
     attributions = [read_attribution(p) for p in paths]
     names = set(attributions[0])
     for path, labels in zip(paths[1:], attributions[1:]):
-        if set(labels) != names:
-            raise GanprovError(f"{path} and {paths[0]} attribute different images: only in {path}: "
-                               f"{first(sorted(set(labels) - names))}; only in {paths[0]}: "
-                               f"{first(sorted(names - set(labels)))}")
+        refuse_other_images(path, set(labels), paths[0], names, "and {reference} attribute different images")
     agreed = agreed_labels(attributions)
     write_csv(output_file(out, ".csv", "--out"), sorted(agreed.items()), escape_formulas=False)
     pairs = Counter(tuple(labels[name] for labels in attributions) for name in agreed)
@@ -79,10 +84,7 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
         print(f"  {' / '.join(map(str, labels))}: {count}" + ("" if len(set(labels)) == 1 else "  (differ → 0)"))
     if truth is not None:
         truth_of = read_labels(truth)
-        if set(truth_of) != names:
-            raise GanprovError(f"{truth} does not fit {paths[0]}: names not in it: "
-                               f"{first(sorted(set(truth_of) - names))}; without a label: "
-                               f"{first(sorted(names - set(truth_of)))}")
+        refuse_other_images(truth, set(truth_of), paths[0], names, "does not fit {reference}")
         names_in_order = sorted(names)
         expected = [truth_of[name] for name in names_in_order]
         for what, labels in [*zip(map(str, paths), attributions), (f"agreed ({out})", agreed)]:
