@@ -50,11 +50,15 @@ class RunFolder:
     report = property(lambda self: self.path / "report.html")
     submission = property(lambda self: self.path / "submission.csv")
     scores = property(lambda self: self.path / "scores")
-    second_opinion = property(lambda self: self.path / "second-opinion")  # the other --augment setting's run
 
     def candidate(self, train_on: str) -> RunFolder:
         """The run `train --train-on auto` trains on `train_on` images, before the better is copied up."""
         return RunFolder(self.path / "candidates" / train_on)
+
+    @property
+    def second_opinion(self) -> RunFolder:
+        """The run `run` trains with the other --augment setting in the audit regime (pipeline/agree.py)."""
+        return RunFolder(self.path / "second-opinion")
 
     def head(self, name: str) -> Path:
         return self.heads / f"{name}.joblib"

@@ -83,7 +83,7 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
                      "below: the group's verdict, a sample of its images, and for each candidate subset the real "
                      "images nearest the group. Every image has a row in <a href=\"#images\">the table at the "
                      "end</a>.</p>")
-        second = RunFolder(run.second_opinion).prediction(default_head)
+        second = run.second_opinion.prediction(default_head)
         if second_opinion and second.is_file() and run.submission.is_file():
             parts.append(second_opinion_html(found, unknown, read_labels(second), read_labels(run.submission)))
         parts += [section_html(s, unknown, real, file.subsets, data_root, reading, cams) for s in found]

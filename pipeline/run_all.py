@@ -94,7 +94,7 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     if second_opinion is None:  # the audit regime, with images to attribute
         layout = discover(settings.data, settings.slice_axis)
         second_opinion = layout.regime == "audit" and "unknown" in layout.splits
-    second = RunFolder(run.second_opinion)
+    second = run.second_opinion
     stage1(settings, run, force)
     if second_opinion:
         stage1(replace(settings, augment=not settings.augment), second, force)

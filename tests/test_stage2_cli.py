@@ -219,7 +219,7 @@ def test_run_end_to_end_then_again_with_nothing_left_to_do(tmp_path, capsys):
                "--truth", str(write_truth(data, tmp_path / "truth.csv"))]
     assert main(command) == 0
     assert run.submission.read_text() == (run.predictions / "fingerprint.csv").read_text()
-    assert not run.second_opinion.exists()  # the challenge regime: labelled generated images vouch for one backbone
+    assert not run.second_opinion.path.exists()  # the challenge regime: labelled generated images vouch for one backbone
     assert [name for name, _ in read_rows(run.submission)] == unknown_names(data)
     assert run.report.is_file()
     for name in HEADS:
@@ -259,7 +259,7 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path):
     head = load_head(run.head("fingerprint"), EmbeddingsFile(run.embeddings).provenance)[0]
     assert head.content_directions_.shape[1] == RESIDUAL_DIM  # the real images' anatomy, taken out to group
     # A second backbone, trained with augmentation, attributes the same images; the submission keeps what both say.
-    second = RunFolder(run.second_opinion)
+    second = run.second_opinion
     assert second.read_config()["train"]["augment"] and not run.read_config()["train"]["augment"]
     assert second.report.is_file() and second.submission.is_file()
     ours, theirs = dict(read_rows(run.prediction("fingerprint"))), dict(read_rows(second.prediction("fingerprint")))
@@ -271,7 +271,7 @@ def test_run_without_a_second_opinion_when_told(tmp_path):
     data = make_data(tmp_path / "data", generated=None, **SMALL)
     run = RunFolder(tmp_path / "run")
     assert main(["run", "--data", str(data), "--run", str(run.path), *TINY, "--no-second-opinion"]) == 0
-    assert not run.second_opinion.exists()
+    assert not run.second_opinion.path.exists()
     assert run.submission.read_text() == run.prediction("fingerprint").read_text()
 
 
