@@ -135,7 +135,9 @@ def reassign(units: np.ndarray, groups: np.ndarray, min_group: int, max_rounds: 
         rows = np.arange(len(units))
         # Correlation of each image with each group's fingerprint: image · sum / |sum|; for its own group the
         # sum leaves the image out (its own unit row: · gives 1, the squared length loses 2·own − 1).
-        scores = units @ sums.T
+        # In the rows' float32: a float64 product would first copy every row to float64 (0.2–0.3 s a round on
+        # 25,000 × 4,096, against 0.05 s).
+        scores = (units @ sums.T.astype(units.dtype)).astype(np.float64)
         own = scores[rows, groups]
         lengths = np.linalg.norm(sums, axis=1)
         scores /= np.maximum(lengths, 1e-12)
