@@ -74,6 +74,10 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
     names = set(attributions[0])
     for path, labels in zip(paths[1:], attributions[1:]):
         refuse_other_images(path, set(labels), paths[0], names, "and {reference} attribute different images")
+    truth_of = None
+    if truth is not None:  # checked before anything is written: a mismatched truth file leaves no --out behind
+        truth_of = read_labels(truth)
+        refuse_other_images(truth, set(truth_of), paths[0], names, "does not fit {reference}")
     agreed = agreed_labels(attributions)
     write_csv(output_file(out, ".csv", "--out"), sorted(agreed.items()), escape_formulas=False)
     pairs = Counter(tuple(labels[name] for labels in attributions) for name in agreed)
@@ -82,9 +86,7 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
     print("labels given by " + " / ".join(str(p) for p in paths) + ": images")
     for labels, count in sorted(pairs.items(), key=lambda item: -item[1]):
         print(f"  {' / '.join(map(str, labels))}: {count}" + ("" if len(set(labels)) == 1 else "  (differ → 0)"))
-    if truth is not None:
-        truth_of = read_labels(truth)
-        refuse_other_images(truth, set(truth_of), paths[0], names, "does not fit {reference}")
+    if truth_of is not None:
         names_in_order = sorted(names)
         expected = [truth_of[name] for name in names_in_order]
         for what, labels in [*zip(map(str, paths), attributions), (f"agreed ({out})", agreed)]:

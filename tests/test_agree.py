@@ -67,9 +67,11 @@ def test_with_the_truth_each_source_and_the_agreement_are_scored(tmp_path, capsy
     assert "agreed (" in printed and "accuracy 0.400, wrong 0.200, undetermined 0.400" in printed
     # subset 4 is given by no run: the truth may still hold it; not the names of another set
     wrong_set = write(tmp_path / "other.csv", {"a.png": 1, "x.png": 2})
-    assert main(["agree", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--out", str(out),
+    unwritten = tmp_path / "unwritten.csv"
+    assert main(["agree", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--out", str(unwritten),
                  "--truth", str(wrong_set)]) == 2
     assert "does not fit" in capsys.readouterr().err
+    assert not unwritten.exists()  # refused before anything was written
 
 
 def test_batches_scored_by_two_runs_are_agreed_by_path(tmp_path, capsys):
