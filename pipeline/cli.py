@@ -153,14 +153,11 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from ganprov.core.run_folder import RunFolder
-    from ganprov.models.embeddings import EmbeddingsFile
-
     from .report import write_report
-    from .run_all import default_head
-    chosen = default_head(EmbeddingsFile(RunFolder(args.run).embeddings))
+    from .run_all import DEFAULT_HEAD
     # submission.csv is the default head's agreement with RUN/second-opinion, when `run` made one
-    write_report(args.run, args.head or chosen, gradcam=args.gradcam, second_opinion=args.head in (None, chosen))
+    write_report(args.run, args.head or DEFAULT_HEAD, gradcam=args.gradcam,
+                 second_opinion=args.head in (None, DEFAULT_HEAD))
 
 
 def cmd_run(args) -> None:

@@ -26,10 +26,6 @@ from .run_heads import fit_head
 DEFAULT_HEAD = "fingerprint"
 
 
-def default_head(file: EmbeddingsFile) -> str:
-    return DEFAULT_HEAD
-
-
 def gradcam_available() -> bool:
     """grad-cam installed; `run` then draws Grad-CAM maps (0.3 s per 16 images at 64 px on a CPU), and without
     it says so rather than fail at the end of a long run."""
@@ -68,7 +64,7 @@ def stage1(settings: TrainSettings, run: RunFolder, force: bool) -> None:
 def stage2(run: RunFolder, params: dict, force: bool, truth: str | None) -> tuple[str, list[dict]]:
     """Fit every head (unless already fitted on these embeddings), predict and evaluate."""
     file = EmbeddingsFile(run.embeddings)
-    chosen = default_head(file)
+    chosen = DEFAULT_HEAD
     for name in HEADS:
         if force or not head_is_current(run, name, file, params):
             fit_head(run.path, name, params=params)
