@@ -5,8 +5,9 @@ submission.csv in the audit regime), each against the scenario's truth file.
 
   python benchmarks/agreement.py SC SC-AUG     # scenarios.py --work folders, --no-augment and --augment
 
-Every scenario run found in both (WORK/BENCH-REGIME/runs/SCENARIO) gives one table row; the truth files are
-read only to score.
+Every scenario run found in both (WORK/BENCH-REGIME/runs/SCENARIO) gives one table row; where SC-AUG has
+none, the plain run's own second opinion (RUN/second-opinion, which `ganprov run` trains in the audit regime)
+stands in for it. The truth files are read only to score.
 """
 import argparse
 from pathlib import Path
@@ -34,6 +35,8 @@ def main():
     for run in sorted(a.plain.glob(f"*-audit/runs/*/predictions/{a.head}.csv")):
         scenario, bench = run.parents[1].name, run.parents[3].name.removesuffix("-audit")
         other = a.augmented / run.relative_to(a.plain)
+        if not other.is_file():  # the run's own second opinion, trained with augmentation
+            other = run.parents[1] / "second-opinion" / run.relative_to(run.parents[1])
         if not other.is_file():
             continue
         truth = read_labels(run.parents[3] / "data" / f"{scenario}.truth.csv")

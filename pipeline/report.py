@@ -76,6 +76,7 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
                 "usual size".format(*file.through)) + "</p>"]
     unknown = read_unknown(run, default_head, file)
     found = sections(run, default_head, unknown) if unknown else []
+    submitted = None  # submission.csv's labels, where a second opinion made them this head's agreement
     if unknown:
         real = file.read("real", residuals=False)
         cams = gradcam_overlays(run, found, unknown, data_root, reading) if gradcam else {}
@@ -85,7 +86,8 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
                      "end</a>.</p>")
         second = run.second_opinion.prediction(default_head)
         if second_opinion and second.is_file() and run.submission.is_file():
-            parts.append(second_opinion_html(found, unknown, read_labels(second), read_labels(run.submission)))
+            submitted = read_labels(run.submission)
+            parts.append(second_opinion_html(found, unknown, read_labels(second), submitted))
         parts += [section_html(s, unknown, real, file.subsets, data_root, reading, cams) for s in found]
     else:
         parts.append("<h2>Generators in the unknown set</h2><p>Nothing attributed: no predictions for the unknown "
@@ -110,7 +112,7 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
         f"<tr><td>{esc(section)}.{esc(key)}</td><td>{esc(json.dumps(value))}</td></tr>"
         for section, values in config.items() for key, value in values.items()) + "</table>")
     if unknown:
-        parts.append(images_table(unknown, found))
+        parts.append(images_table(unknown, found, submitted))
     page = f"<!doctype html><meta charset=utf-8><title>ganprov report</title><style>{STYLE}</style>{''.join(parts)}"
     write_text(run.report, page)
     print(f"report → {run.report}")

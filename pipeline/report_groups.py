@@ -164,9 +164,10 @@ def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str
             f"<th>second opinion</th><th>submission.csv</th></tr>{rows}</table>")
 
 
-def images_table(unknown: Unknown, found: list[Section]) -> str:
+def images_table(unknown: Unknown, found: list[Section], submitted: dict[str, int] | None = None) -> str:
     """Every unknown image, one row each with an anchor (#uROW), filterable by file name. Text only: a
-    thumbnail per row would make the page of 10,000 images tens of megabytes."""
+    thumbnail per row would make the page of 10,000 images tens of megabytes. With `submitted` (the labels of
+    submission.csv, where a second opinion made them differ from this head's), a column for them."""
     key = {}
     for s in found:
         key.update(dict.fromkeys(s.members.tolist(), s.key))
@@ -175,8 +176,10 @@ def images_table(unknown: Unknown, found: list[Section]) -> str:
         f"<tr id=u{row}><td>{row}<td>{esc(name)}"
         + (f"<td>{unknown.groups[row]}" if grouped else "")
         + f'<td><a href="#{key[row]}">{unknown.labels[row] or "undetermined"}</a><td>{unknown.confidence[row]:.3f}'
+        + ("" if submitted is None else f"<td>{submitted[name] or 'undetermined'}")
         for row, name in enumerate(unknown.names))
     return ("<h2 id=images>Every unknown image</h2><p><input id=search type=search placeholder='filter by file name'"
             " aria-label='filter by file name' size=40> <span id=shown class=small></span></p>"
             f"<table id=unknown-images><thead><tr><th>#</th><th>file</th>{'<th>group</th>' if grouped else ''}"
-            f"<th>label</th><th>confidence</th></tr></thead><tbody>{rows}</tbody></table>{SEARCH_SCRIPT}")
+            f"<th>label</th><th>confidence</th>{'' if submitted is None else '<th>submission.csv</th>'}</tr></thead>"
+            f"<tbody>{rows}</tbody></table>{SEARCH_SCRIPT}")

@@ -171,3 +171,7 @@ def test_the_second_opinion_table_gives_each_groups_two_labels_and_what_the_subm
     assert "2 of 5 images undetermined" in text
     assert re.search(r"Group 0: 3 images → subset 2\s+4 \(2 of 3\)\s+undetermined \(2 of 3\)", text)
     assert re.search(r"Group 1: 2 images → subset 1\s+1 \(2 of 2\)\s+1 \(2 of 2\)", text)
+    # and every image's row says what submission.csv holds for it beside this head's label
+    rows = re.sub(r"<[^>]+>", " ", images_table(unknown, found, agreed))
+    assert "submission.csv" in rows and re.search(r"0\.png\s+0\s+2\s+1\.000\s+undetermined", rows)
+    assert "submission.csv" not in images_table(unknown, found)
