@@ -18,7 +18,9 @@ Every path in a run folder is named here and nowhere else, with who writes it an
     evaluation/*.png             evaluate                       → report
     submission.csv               run                            → the challenge
     report.html                  report, run                    → the reviewer
-    scores/FOLDER.csv, .h5       score                          → the user
+    scores/FOLDER.csv, .h5       score                          → the user (with a second opinion: the
+                                                                  agreement; FOLDER.first.csv and
+                                                                  FOLDER.second-opinion.csv, .h5, each backbone's)
     second-opinion/              run --second-opinion           → run (agree → submission.csv); a run folder
 """
 from __future__ import annotations

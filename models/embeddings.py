@@ -62,6 +62,11 @@ class EmbeddingsFile:
         """Labelled generated images when there are any (challenge regime), else real (audit regime)."""
         return schema.validation_group(self.groups)
 
+    def count(self, group: str) -> int:
+        """Rows of `group`; 0 where the file has none."""
+        with h5py.File(self.path, "r") as handle:
+            return len(handle[group]["paths"]) if group in handle else 0
+
     def read(self, group: str, residuals: bool = True) -> Embeddings:
         """One group; without `residuals` its noise residuals (8 KB a row, 16 times the embedding) stay on
         disk and the rows get none (0 columns): for heads that do not use them."""

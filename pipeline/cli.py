@@ -174,7 +174,7 @@ def cmd_demo(args) -> None:
 def cmd_score(args) -> None:
     from .score import score
     score(args.run, args.head, args.images, out=args.out, embeddings_out=args.embeddings, batch_size=args.batch_size,
-          workers=decoding_workers(args), device=args.device, strict=args.strict)
+          workers=decoding_workers(args), device=args.device, strict=args.strict, second_opinion=args.second_opinion)
 
 
 def cmd_agree(args) -> None:
@@ -251,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--images", required=True, help="folder of images, flat or nested")
     score.add_argument("--out", help="CSV path,label,confidence (default RUN/scores/FOLDER.csv)")
     score.add_argument("--embeddings", help="HDF5 file for the embeddings (default: beside the CSV)")
+    score.add_argument("--second-opinion", action=argparse.BooleanOptionalAction,
+                       help="also score with RUN/second-opinion and keep in --out only the labels both give, 0 "
+                            "elsewhere; each backbone's own in OUT.first.csv and OUT.second-opinion.csv (default: "
+                            "on where `run` trained a second opinion, as in the audit regime)")
     add_runtime_options(score)
     score.set_defaults(func=cmd_score)
 

@@ -5,7 +5,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-import h5py
 import numpy as np
 
 from ganprov.core.atomic import write_csv, write_text
@@ -39,8 +38,7 @@ class Attribution:
 
 def unknown_count(file: EmbeddingsFile) -> int:
     """Rows of the unknown set: 0 without generated_unknown/ or when none of its images could be read."""
-    with h5py.File(file.path, "r") as handle:
-        return len(handle["unknown/paths"]) if "unknown" in handle else 0
+    return file.count("unknown")
 
 
 def attribute(run: RunFolder, name: str, file: EmbeddingsFile, abstain: float | None = None) -> Attribution:

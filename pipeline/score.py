@@ -6,6 +6,7 @@ blocks, so neither step holds more than a block in memory whatever the number of
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +21,12 @@ BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
 
 
 def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None, embeddings_out: str | None = None,
-          batch_size: int = 64, workers: int = 2, device: str = "auto", strict: bool = False) -> Path:
-    from ganprov.features.checkpoint import load_model
-    from ganprov.features.embed import embed_paths, provenance
-    from ganprov.features.image_list import ImageList
-    from ganprov.features.train import pick_device
-    from ganprov.models.embeddings import EmbeddingsFile
-
-    from .run_heads import load_run_head
-
+          batch_size: int = 64, workers: int = 2, device: str = "auto", strict: bool = False,
+          second_opinion: bool | None = None) -> Path:
+    """Write `out` (path,label,confidence) for every readable image under `images`. With `second_opinion` (None:
+    whenever RUN/second-opinion has the head fitted, as `run` leaves it in the audit regime), that backbone
+    scores the batch too, each writes its own CSV beside `out` (OUT.first.csv, OUT.second-opinion.csv), and
+    `out` keeps a label only where both give it, 0 elsewhere, as `run`'s submission.csv does."""
     run, images = RunFolder(run_dir), Path(images)
     if not images.is_dir():
         raise GanprovError(f"{images} is not a folder of images")
@@ -44,34 +42,97 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
         if inside.is_relative_to(run.path.resolve()) and not inside.is_relative_to(run.scores.resolve()):
             raise GanprovError(f"{option} {path} is inside the run folder, whose files are the run's own: "
                                f"write scores outside it or under {run.scores}")
+    second = run.second_opinion
+    has_second = second.checkpoint.is_file() and second.head(head).is_file()
+    if second_opinion and not has_second:
+        raise GanprovError(f"--second-opinion: {second.path} has no checkpoint or no fitted {head} head "
+                           "(`ganprov run` trains one in the audit regime)")
+    if second_opinion is None:
+        second_opinion = has_second
+    # (run, its CSV, its embeddings file): `out` itself is the agreement when there are two
+    jobs = [(run, out, embeddings_out)] if not second_opinion else [
+        (run, tagged(out, "first"), embeddings_out),
+        (second, tagged(out, "second-opinion"), tagged(embeddings_out, "second-opinion"))]
+    heads = [fitted_head(r, head) for r, _, _ in jobs]  # a stale head is refused before any work
+    options = dict(batch_size=batch_size, workers=workers, device=device, strict=strict)
+    listed = [embed_batch(r, images, embeddings, warn=i == 0, **options) for i, (r, _, embeddings) in enumerate(jobs)]
+    scored = write_scores(heads, jobs, out if second_opinion else None)
+    for (_, csv_out, _), files in zip(jobs, listed):
+        print(f"scored {scored} files with {head} ({files - scored} unreadable, skipped) → {csv_out}")
+    if second_opinion:
+        print(f"{out}: a label only where {run.path} and {second.path} give the same one, 0 elsewhere")
+    return out
+
+
+def tagged(path: Path, tag: str) -> Path:
+    """OUT.csv → OUT.TAG.csv: a file of its own beside the one asked for."""
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+
+
+def fitted_head(run: RunFolder, head: str):
+    from ganprov.models.embeddings import EmbeddingsFile
+
+    from .run_heads import load_run_head
+    return load_run_head(run, head, EmbeddingsFile(run.embeddings))[0]
+
+
+def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, warn: bool, **options) -> int:
+    """Embed every image under `images` with the run's checkpoint into `embeddings_out` (resumable); returns
+    the number of files listed."""
+    from ganprov.features.checkpoint import load_model
+    from ganprov.features.embed import embed_paths, provenance
+    from ganprov.features.image_list import ImageList
+    from ganprov.features.train import pick_device
+
     model, meta = load_model(run.checkpoint)
-    prov = provenance(run.checkpoint, meta)
-    fitted, _ = load_run_head(run, head, EmbeddingsFile(run.embeddings))  # refuse a stale head before any work
     reading = Reading.of(meta["settings"])  # DICOM and NIfTI read as in training
     paths = tuple(list_images(images, images, reading.slice_axis))
     if not paths:
         raise GanprovError(f"{images} holds no PNG, JPEG, TIFF, BMP, DICOM or NIfTI files")
-    warn_if_resized(run, images, paths)
+    if warn:
+        warn_if_resized(run, images, paths)
     image_list = ImageList.stamped("images", images, paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
-    summary = embed_paths(model, int(meta["image_size"]), images, [image_list], embeddings_out, prov,
-                          batch_size=batch_size, workers=workers, device=pick_device(device), strict=strict,
+    summary = embed_paths(model, int(meta["image_size"]), images, [image_list], embeddings_out,
+                          provenance(run.checkpoint, meta), batch_size=options["batch_size"],
+                          workers=options["workers"], device=pick_device(options["device"]), strict=options["strict"],
                           redo_stale=True,  # a cache of other images under these names (last month's batch)
                           reading=reading)
     if summary is None:
         print(f"{embeddings_out} is complete for these images and this checkpoint; scoring it")
     else:
         print(f"embedded {summary['embedded']} images ({summary['skipped']} skipped) in {summary['seconds']:.1f} s")
+    return len(paths)
+
+
+def write_scores(heads: list, jobs: list, agreed_out: Path | None) -> int:
+    """Each job's CSV from its head on its embeddings file, block by block; with `agreed_out`, also the
+    agreement of the two. Returns the number of files scored."""
+    from ganprov.models.embeddings import EmbeddingsFile
+
+    files = [EmbeddingsFile(embeddings) for _, _, embeddings in jobs]
+    if len({f.count("images") for f in files}) > 1:  # both skip the same unreadable files, or disagree on some
+        raise GanprovError(f"{' and '.join(str(f.path) for f in files)} hold different images")
+    outputs = [csv_out for _, csv_out, _ in jobs] + ([agreed_out] if agreed_out else [])
     scored = 0
-    with atomic_path(out) as temporary, open(temporary, "w", encoding="utf-8", newline="") as csv_file:
-        writer = CsvWriter(csv_file)
-        writer.writerow(["path", "label", "confidence"])
-        for block in EmbeddingsFile(embeddings_out).blocks("images", BLOCK_ROWS):
-            labels, proba = fitted.attribute(block.inputs_for(fitted))
-            writer.writerows((path, label, f"{confidence:.6f}")
-                             for path, label, confidence in zip(block.paths, labels, proba.max(axis=1)))
-            scored += len(block.paths)
-    print(f"scored {scored} files with {head} ({len(paths) - scored} unreadable, skipped) → {out}")
-    return out
+    with ExitStack() as stack:
+        writers = []
+        for path in outputs:
+            temporary = stack.enter_context(atomic_path(path))
+            writers.append(CsvWriter(stack.enter_context(open(temporary, "w", encoding="utf-8", newline=""))))
+            writers[-1].writerow(["path", "label", "confidence"])
+        for blocks in zip(*(f.blocks("images", BLOCK_ROWS) for f in files)):
+            paths = blocks[0].paths
+            if any(list(b.paths) != list(paths) for b in blocks[1:]):
+                raise GanprovError(f"{' and '.join(str(f.path) for f in files)} hold different images")
+            results = [head.attribute(block.inputs_for(head)) for head, block in zip(heads, blocks)]
+            rows = [(labels, proba.max(axis=1)) for labels, proba in results]
+            if agreed_out:  # the smaller confidence: the agreed label is no surer than either backbone
+                (first, c1), (other, c2) = rows
+                rows.append((np.where(first == other, first, 0), np.minimum(c1, c2)))
+            for writer, (labels, confidence) in zip(writers, rows):
+                writer.writerows((path, label, f"{c:.6f}") for path, label, c in zip(paths, labels.tolist(), confidence))
+            scored += len(paths)
+    return scored
 
 
 def warn_if_resized(run: RunFolder, images: Path, paths) -> None:

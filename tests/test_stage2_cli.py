@@ -291,6 +291,60 @@ def test_score_attributes_a_folder_as_predict_attributes_the_unknown_set(run_cop
     assert all(0 <= float(confidence) <= 1 for _, _, confidence in rows)
 
 
+def test_score_with_a_second_opinion_keeps_only_the_labels_both_backbones_give(run_copy, tmp_path, monkeypatch):
+    """As `run`'s submission.csv in the audit regime: where RUN/second-opinion has the head, it scores the batch
+    too, each backbone writes its own CSV, and --out keeps a label only where both give it."""
+    from ganprov.pipeline import score as scoring
+    data, run = run_copy
+    shutil.copytree(run.path, run.second_opinion.path)  # a second backbone (here the same one) with its heads
+    batch = shutil.copytree(data / "generated_unknown", tmp_path / "batch")
+    out = tmp_path / "scores.csv"
+    command = ["score", "--run", str(run.path), "--head", "logreg", "--images", str(batch), "--out", str(out),
+               "--workers", "0"]
+    assert main(command) == 0
+    first, second = tmp_path / "scores.first.csv", tmp_path / "scores.second-opinion.csv"
+    assert (tmp_path / "scores.h5").is_file() and (tmp_path / "scores.second-opinion.h5").is_file()
+    predicted = dict(read_rows(run.predictions / "logreg.csv"))
+    for path in (out, first, second):  # one backbone twice agrees with itself everywhere
+        assert {p: label for p, label, _ in read_rows(path)[1:]} == predicted
+    # A second opinion that differs on some images: those get 0, the others keep their label.
+    fitted = scoring.fitted_head
+
+    class Contrary:  # the second backbone's head, giving the first two images of each block another subset
+        def __init__(self, head):
+            self.head = head
+
+        def __getattr__(self, name):
+            return getattr(self.head, name)
+
+        def attribute(self, X):
+            labels, proba = self.head.attribute(X)
+            labels = labels.copy()
+            labels[:2] = np.where(labels[:2] == 1, 2, 1)
+            return labels, proba
+
+    monkeypatch.setattr(scoring, "fitted_head", lambda r, h: Contrary(fitted(r, h)) if r.path.name == "second-opinion"
+                        else fitted(r, h))
+    assert main(command) == 0
+    ours, theirs = ({p: label for p, label, _ in read_rows(path)[1:]} for path in (first, second))
+    agreed = {p: (label, float(c)) for p, label, c in read_rows(out)[1:]}
+    assert ours == predicted and sum(ours[p] != theirs[p] for p in ours) == 2
+    assert {p: label for p, (label, _) in agreed.items()} == {p: ours[p] if ours[p] == theirs[p] else "0" for p in ours}
+    confidence = {p: float(c) for p, _, c in read_rows(first)[1:]}
+    assert all(c <= confidence[p] + 1e-6 for p, (_, c) in agreed.items())  # the smaller of the two
+    # --no-second-opinion: the run's own backbone alone, in --out
+    assert main([*command, "--no-second-opinion"]) == 0
+    assert {p: label for p, label, _ in read_rows(out)[1:]} == predicted
+
+
+def test_score_asked_for_a_second_opinion_the_run_does_not_have_says_so(run_copy, tmp_path, capsys):
+    data, run = run_copy
+    assert main(["score", "--run", str(run.path), "--head", "logreg", "--images", str(data / "generated_unknown"),
+                 "--out", str(tmp_path / "s.csv"), "--second-opinion"]) == 2
+    assert "second-opinion has no checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_score_of_a_new_batch_under_old_file_names_scores_the_new_pixels(run_copy, tmp_path):
     """January's cache must not answer for February: same names, other images."""
     data, run = run_copy
