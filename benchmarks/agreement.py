@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The second opinion on benchmark scenarios: the default head's attributions by the backbone trained without
 augmentation, by the one trained with it, and their agreement (`ganprov agree`, what `ganprov run` writes to
-submission.csv in the audit regime), each against the scenario's truth file.
+submission.csv in the audit regime), each against the scenario's truth file; then per benchmark the expected
+calibration error of each, pooled over its scenarios (the agreement's confidence: the smaller of the two, as
+`ganprov score` writes it).
 
   python benchmarks/agreement.py SC SC-AUG     # scenarios.py --work folders, --no-augment and --augment
 
@@ -10,10 +12,14 @@ none, the plain run's own second opinion (RUN/second-opinion, which `ganprov run
 stands in for it. The truth files are read only to score.
 """
 import argparse
+import csv
+from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from ganprov.pipeline.agree import agreed_labels
-from ganprov.pipeline.metrics import shares
+from ganprov.pipeline.metrics import calibration, shares
 from ganprov.pipeline.truth import read_labels
 
 
@@ -32,6 +38,7 @@ def main():
     print("| data | scenario | plain: accuracy | wrong | undetermined | augmented: accuracy | wrong | undetermined "
           "| **agreed: accuracy** | wrong | undetermined |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    pooled = defaultdict(list)  # (benchmark, which) → (truth, label, confidence) of every image
     for run in sorted(a.plain.glob(f"*-audit/runs/*/predictions/{a.head}.csv")):
         scenario, bench = run.parents[1].name, run.parents[3].name.removesuffix("-audit")
         other = a.augmented / run.relative_to(a.plain)
@@ -43,6 +50,23 @@ def main():
         plain, augmented = read_labels(run), read_labels(other)
         print(f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | "
               f"**{figures(truth, agreed_labels([plain, augmented]))}** |")
+        (c1, l1), (c2, l2) = confidences(run), confidences(other)
+        for name in sorted(truth):
+            agreed = l1[name] if l1[name] == l2[name] else 0
+            for what, label, c in (("plain", l1[name], c1[name]), ("augmented", l2[name], c2[name]),
+                                   ("agreed", agreed, min(c1[name], c2[name]))):
+                pooled[bench, what].append((truth[name], label, c))
+    print("\n| data | pooled ECE: plain | augmented | agreed |\n|---|---|---|---|")
+    for bench in sorted({b for b, _ in pooled}):
+        eces = [calibration(*np.array(pooled[bench, what]).T)["ece"] for what in ("plain", "augmented", "agreed")]
+        print(f"| {bench} | " + " | ".join("–" if e is None else f"{e:.3f}" for e in eces) + " |")
+
+
+def confidences(predictions: Path) -> tuple[dict[str, float], dict[str, int]]:
+    """filename → confidence and → label, from the head's NAME.proba.csv beside its NAME.csv."""
+    with open(predictions.with_suffix(".proba.csv"), encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return ({r["filename"]: float(r["confidence"]) for r in rows}, {r["filename"]: int(r["label"]) for r in rows})
 
 
 if __name__ == "__main__":
