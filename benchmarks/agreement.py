@@ -39,14 +39,7 @@ def main():
           "| **agreed: accuracy** | wrong | undetermined |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     pooled = defaultdict(list)  # (benchmark, which) → (truth, label, confidence) of every image
-    for run in sorted(a.plain.glob(f"*-audit/runs/*/predictions/{a.head}.csv")):
-        scenario, bench = run.parents[1].name, run.parents[3].name.removesuffix("-audit")
-        other = a.augmented / run.relative_to(a.plain)
-        if not other.is_file():  # the run's own second opinion, trained with augmentation
-            other = run.parents[1] / "second-opinion" / run.relative_to(run.parents[1])
-        if not other.is_file():
-            continue
-        truth = read_labels(run.parents[3] / "data" / f"{scenario}.truth.csv")
+    for bench, scenario, run, other, truth in paired_runs(a.plain, a.augmented, a.head):
         plain, augmented = read_labels(run), read_labels(other)
         print(f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | "
               f"**{figures(truth, agreed_labels([plain, augmented]))}** |")
@@ -60,6 +53,18 @@ def main():
     for bench in sorted({b for b, _ in pooled}):
         eces = [calibration(*np.array(pooled[bench, what]).T)["ece"] for what in ("plain", "augmented", "agreed")]
         print(f"| {bench} | " + " | ".join("–" if e is None else f"{e:.3f}" for e in eces) + " |")
+
+
+def paired_runs(plain: Path, augmented: Path, head: str):
+    """(benchmark, scenario, plain RUN/predictions/HEAD.csv, its augmented twin, truth) of every audit scenario
+    run with both trainings."""
+    for run in sorted(plain.glob(f"*-audit/runs/*/predictions/{head}.csv")):
+        scenario, bench = run.parents[1].name, run.parents[3].name.removesuffix("-audit")
+        other = augmented / run.relative_to(plain)
+        if not other.is_file():  # the run's own second opinion, trained with augmentation
+            other = run.parents[1] / "second-opinion" / run.relative_to(run.parents[1])
+        if other.is_file():
+            yield bench, scenario, run, other, read_labels(run.parents[3] / "data" / f"{scenario}.truth.csv")
 
 
 def confidences(predictions: Path) -> tuple[dict[str, float], dict[str, int]]:
