@@ -32,6 +32,7 @@ from .channel import resized_twins
 from .checkpoint import load_model
 from .image_list import ImageList
 from .images import ImageFiles, collate
+from .ordered_forward import ordered_forward
 from .residual import HIGH_PASS_SIGMA, RESIDUAL_DIM, WINDOW
 from .store import EmbeddingError, StaleEmbeddings
 from .train import pick_device
@@ -100,22 +101,27 @@ def write_list(model, handle, image_list: ImageList, dataset: ImageFiles, batch_
     data = torch.utils.data.DataLoader(
         torch.utils.data.Subset(dataset, todo), batch_size=batch_size, num_workers=workers,
         collate_fn=collate, pin_memory=device.type == "cuda")
+
+    def forward(batch):  # the embeddings of a batch's readable images (None: none readable)
+        images, _, rows, _ = batch  # images: (pixels, residuals) when any was readable
+        if not len(rows):
+            return None
+        with torch.inference_mode(), torch.autocast(device.type, enabled=device.type == "cuda"):
+            return model.features(images[0].to(device, non_blocking=True)).float().cpu().numpy()
+
     embedded = skipped = 0
     with tqdm(total=len(image_list.paths), initial=done, desc=f"embed {image_list.name}", unit="img",
               disable=not progress) as bar:
-        for images, labels, rows, failures in data:
+        for (images, labels, rows, failures), embeddings in ordered_forward(forward, data, device):
             require_space(out.parent, ROW_BYTES * batch_size + SPACE_SLACK, out.name)  # another writer
             if failures and strict:
                 row, reason = failures[0]
                 raise EmbeddingError(f"cannot read {dataset.root / image_list.paths[row]}: {reason}")
             batch = {}
             if len(rows):
-                images, residuals = images
-                with torch.autocast(device.type, enabled=device.type == "cuda"):
-                    features = model.features(images.to(device, non_blocking=True))
-                batch = {"embeddings": features.float().cpu().numpy(),
+                batch = {"embeddings": embeddings,
                          "paths": [image_list.paths[r] for r in rows.tolist()], "labels": labels.numpy(),
-                         "heldout": image_list.heldout[rows.numpy()], "residuals": residuals.numpy()}
+                         "heldout": image_list.heldout[rows.numpy()], "residuals": images[1].numpy()}
             store.add_batch(handle, image_list.name, batch, [(image_list.paths[r], reason) for r, reason in failures])
             embedded += len(rows)
             skipped += len(failures)
