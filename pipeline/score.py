@@ -54,8 +54,8 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
         (run, tagged(out, "first"), embeddings_out),
         (second, tagged(out, "second-opinion"), tagged(embeddings_out, "second-opinion"))]
     heads = [fitted_head(r, head) for r, _, _ in jobs]  # a stale head is refused before any work
-    options = dict(batch_size=batch_size, workers=workers, device=device, strict=strict)
-    listed = [embed_batch(r, images, embeddings, warn=i == 0, **options) for i, (r, _, embeddings) in enumerate(jobs)]
+    listed = [embed_batch(r, images, embeddings, warn=i == 0, batch_size=batch_size, workers=workers, device=device,
+                          strict=strict) for i, (r, _, embeddings) in enumerate(jobs)]
     scored = write_scores(heads, jobs, out if second_opinion else None)
     for (_, csv_out, _), files in zip(jobs, listed):
         print(f"scored {scored} files with {head} ({files - scored} unreadable, skipped) → {csv_out}")
@@ -76,7 +76,8 @@ def fitted_head(run: RunFolder, head: str):
     return load_run_head(run, head, EmbeddingsFile(run.embeddings))[0]
 
 
-def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, warn: bool, **options) -> int:
+def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, *, warn: bool, batch_size: int, workers: int,
+                device: str, strict: bool) -> int:
     """Embed every image under `images` with the run's checkpoint into `embeddings_out` (resumable); returns
     the number of files listed."""
     from ganprov.features.checkpoint import load_model
@@ -93,8 +94,8 @@ def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, warn: bool, 
         warn_if_resized(run, images, paths)
     image_list = ImageList.stamped("images", images, paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
     summary = embed_paths(model, int(meta["image_size"]), images, [image_list], embeddings_out,
-                          provenance(run.checkpoint, meta), batch_size=options["batch_size"],
-                          workers=options["workers"], device=pick_device(options["device"]), strict=options["strict"],
+                          provenance(run.checkpoint, meta), batch_size=batch_size, workers=workers,
+                          device=pick_device(device), strict=strict,
                           redo_stale=True,  # a cache of other images under these names (last month's batch)
                           reading=reading)
     if summary is None:
