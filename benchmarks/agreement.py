@@ -40,14 +40,13 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     pooled = defaultdict(list)  # (benchmark, which) → (truth, label, confidence) of every image
     for bench, scenario, run, other, truth in paired_runs(a.plain, a.augmented, a.head):
-        plain, augmented = read_labels(run), read_labels(other)
+        (c1, plain), (c2, augmented) = confidences(run), confidences(other)
+        agreed = agreed_labels([plain, augmented])
         print(f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | "
-              f"**{figures(truth, agreed_labels([plain, augmented]))}** |")
-        (c1, l1), (c2, l2) = confidences(run), confidences(other)
+              f"**{figures(truth, agreed)}** |")
         for name in sorted(truth):
-            agreed = l1[name] if l1[name] == l2[name] else 0
-            for what, label, c in (("plain", l1[name], c1[name]), ("augmented", l2[name], c2[name]),
-                                   ("agreed", agreed, min(c1[name], c2[name]))):
+            for what, label, c in (("plain", plain[name], c1[name]), ("augmented", augmented[name], c2[name]),
+                                   ("agreed", agreed[name], min(c1[name], c2[name]))):
                 pooled[bench, what].append((truth[name], label, c))
     print("\n| data | pooled ECE: plain | augmented | agreed |\n|---|---|---|---|")
     for bench in sorted({b for b, _ in pooled}):
@@ -68,7 +67,7 @@ def paired_runs(plain: Path, augmented: Path, head: str):
 
 
 def confidences(predictions: Path) -> tuple[dict[str, float], dict[str, int]]:
-    """filename → confidence and → label, from the head's NAME.proba.csv beside its NAME.csv."""
+    """filename → confidence and → label, from the head's NAME.proba.csv beside its NAME.csv (same labels)."""
     with open(predictions.with_suffix(".proba.csv"), encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     return ({r["filename"]: float(r["confidence"]) for r in rows}, {r["filename"]: int(r["label"]) for r in rows})

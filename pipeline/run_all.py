@@ -5,8 +5,8 @@ import importlib.util
 import shutil
 from dataclasses import replace
 
+from ganprov.core import schema
 from ganprov.core.atomic import atomic_path
-from ganprov.core.layout import discover
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.settings import TrainSettings
 from ganprov.models import HEADS, HeadError
@@ -87,11 +87,11 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     from ganprov.features.distributed import world
 
     run = RunFolder(run_dir)
-    if second_opinion is None:  # the audit regime, with images to attribute
-        layout = discover(settings.data, settings.slice_axis)
-        second_opinion = layout.regime == "audit" and "unknown" in layout.splits
     second = run.second_opinion
     stage1(settings, run, force)
+    if second_opinion is None:  # the audit regime, with images to attribute: as embed found them, no new listing
+        file = EmbeddingsFile(run.embeddings)
+        second_opinion = schema.regime(file.groups) == "audit" and unknown_count(file) > 0
     if second_opinion:
         stage1(replace(settings, augment=not settings.augment), second, force)
     if not world().is_main:  # under torchrun: rank 0 alone fits, predicts and reports
