@@ -111,8 +111,9 @@ def write_scores(heads: list, jobs: list, agreed_out: Path | None) -> int:
     from ganprov.models.embeddings import EmbeddingsFile
 
     files = [EmbeddingsFile(embeddings) for _, _, embeddings in jobs]
+    different = GanprovError(f"{' and '.join(str(f.path) for f in files)} hold different images")
     if len({f.count("images") for f in files}) > 1:  # both skip the same unreadable files, or disagree on some
-        raise GanprovError(f"{' and '.join(str(f.path) for f in files)} hold different images")
+        raise different
     outputs = [csv_out for _, csv_out, _ in jobs] + ([agreed_out] if agreed_out else [])
     scored = 0
     with ExitStack() as stack:
@@ -124,7 +125,7 @@ def write_scores(heads: list, jobs: list, agreed_out: Path | None) -> int:
         for blocks in zip(*(f.blocks("images", BLOCK_ROWS) for f in files)):
             paths = blocks[0].paths
             if any(list(b.paths) != list(paths) for b in blocks[1:]):
-                raise GanprovError(f"{' and '.join(str(f.path) for f in files)} hold different images")
+                raise different
             results = [head.attribute(block.inputs_for(head)) for head, block in zip(heads, blocks)]
             rows = [(labels, proba.max(axis=1)) for labels, proba in results]
             if agreed_out:  # the smaller confidence: the agreed label is no surer than either backbone
