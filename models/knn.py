@@ -23,6 +23,10 @@ class KNNHead(EmbeddingHead):
     ----------
     k : int, default=10
         Neighbours that vote; clipped to the number of labelled rows.
+    exact : bool, default=False
+        Exact search whatever the number of labelled rows. By default it is exact below
+        neighbours.APPROXIMATE_FROM labelled rows and approximate past it (about 0.98 of the true neighbours,
+        at a third of the time).
 
     Attributes
     ----------
@@ -35,7 +39,7 @@ class KNNHead(EmbeddingHead):
 
     Notes
     -----
-    Exact search by faiss (models/neighbours.py). Every class keeps a probability of at least about FLOOR, so
+    Search by faiss (models/neighbours.py). Every class keeps a probability of at least about FLOOR, so
     log-loss stays finite.
 
     Examples
@@ -46,10 +50,11 @@ class KNNHead(EmbeddingHead):
     array([1])
     """
 
-    _parameter_constraints = {"k": [Interval(Integral, 1, None, closed="left")]}
+    _parameter_constraints = {"k": [Interval(Integral, 1, None, closed="left")], "exact": ["boolean"]}
 
-    def __init__(self, k=10):
+    def __init__(self, k=10, exact=False):
         self.k = k
+        self.exact = exact
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -60,7 +65,7 @@ class KNNHead(EmbeddingHead):
 
     def predict_proba(self, X):
         """Each class's share of the weighted votes of each row's k nearest neighbours."""
-        similarities, indices = nearest(unit_float32(self._predict_input(X)), self.units_, self.k)
+        similarities, indices = nearest(unit_float32(self._predict_input(X)), self.units_, self.k, self.exact)
         # As sklearn's cosine_distances: rounding can put a duplicate's similarity a hair above 1.
         distances = np.clip(1.0 - similarities, 0.0, 2.0)
         k = indices.shape[1]

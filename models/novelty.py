@@ -78,8 +78,9 @@ class NoveltyGate(BaseEstimator):
         return np.ascontiguousarray(np.hstack(parts), dtype=np.float32)
 
     def similarity(self, X) -> np.ndarray:
-        """Cosine similarity (summed over the parts) of each row of X to its nearest training row."""
-        return nearest(self.describe(X), self.bank_, 1)[0][:, 0]
+        """Cosine similarity (summed over the parts) of each row of X to its nearest training row. Exact
+        search at any size: a missed nearest row would make an image look novel."""
+        return nearest(self.describe(X), self.bank_, 1, exact=True)[0][:, 0]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, X_val=None):

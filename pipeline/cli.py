@@ -117,8 +117,9 @@ def cmd_embed(args) -> None:
 def head_params(args) -> dict:
     """Head options given on the command line (only those set: each head keeps its own defaults)."""
     params = {key: value for key in ("pca", "k", "seed", "alpha", "content") if (value := getattr(args, key, None)) is not None}
-    if getattr(args, "one_generator_per_subset", False):
-        params["one_generator_per_subset"] = True
+    for flag in ("one_generator_per_subset", "exact"):
+        if getattr(args, flag, False):
+            params[flag] = True
     return params
 
 
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="labelled rows to fit on; auto (default): each the file holds, the best on held-out rows kept")
     fit.add_argument("--pca", type=positive_int, help="logreg: PCA components before the classifier")
     fit.add_argument("--k", type=positive_int, help="knn: neighbours")
+    fit.add_argument("--exact", action="store_true",
+                     help="knn: exact neighbour search past 10,000 labelled rows too (default: approximate there)")
     fit.add_argument("--seed", type=seed_int, help="seed for heads that use randomness")
     fit.add_argument("--content", choices=("knn", "cosine", "logreg"),
                      help="fingerprint: the head whose per-image votes attribute each group (default logreg)")

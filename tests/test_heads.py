@@ -134,21 +134,62 @@ def test_knn_clips_k_and_keeps_every_class_possible():
     assert (proba > 0).all()
 
 
-def test_knn_matches_sklearn_cosine_brute_force():
-    """faiss's search gives the votes sklearn's exact cosine neighbours give, over more queries than one of its
-    BLAS blocks (4,096) holds."""
+def brute_force_votes(X, y, X_test, k):
+    """The k-NN head's probabilities from scikit-learn's exact cosine neighbours."""
     from sklearn.neighbors import NearestNeighbors
 
     from ganprov.models.knn import EPS, FLOOR
 
+    distances, indices = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(X).kneighbors(X_test)
+    votes = np.full((len(X_test), y.max() + 1), FLOOR)
+    np.add.at(votes, (np.repeat(np.arange(len(X_test)), k), y[indices].ravel()), 1.0 / (distances.ravel() + EPS))
+    return votes / votes.sum(axis=1, keepdims=True)
+
+
+def test_knn_matches_sklearn_cosine_brute_force():
+    """faiss's search gives the votes sklearn's exact cosine neighbours give, over more queries than one of its
+    BLAS blocks (4,096) holds."""
     rng = np.random.default_rng(0)
     X, X_test = (rng.normal(size=(n, 64)).astype(np.float32) for n in (3000, 4096 + 7))
     y = rng.integers(0, 4, len(X))
-    distances, indices = NearestNeighbors(n_neighbors=7, metric="cosine", algorithm="brute").fit(X).kneighbors(X_test)
-    votes = np.full((len(X_test), 4), FLOOR)
-    np.add.at(votes, (np.repeat(np.arange(len(X_test)), 7), y[indices].ravel()), 1.0 / (distances.ravel() + EPS))
-    proba = KNNHead(k=7).fit(X, y).predict_proba(X_test)
-    np.testing.assert_allclose(proba, votes / votes.sum(axis=1, keepdims=True), rtol=1e-4)
+    np.testing.assert_allclose(KNNHead(k=7).fit(X, y).predict_proba(X_test), brute_force_votes(X, y, X_test, 7),
+                               rtol=1e-4)
+
+
+def clustered_rows(n: int, seed: int, dim: int = 32, clusters: int = 40):
+    """Unit rows around `clusters` centres, as embeddings of several kinds of image are."""
+    from ganprov.models.neighbours import unit_float32
+
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(99).normal(size=(clusters, dim))
+    return unit_float32(centres[rng.integers(0, clusters, n)] + 0.8 * rng.normal(size=(n, dim)))
+
+
+def test_search_past_approximate_from_finds_nearly_every_true_neighbour_and_needs_no_other_query():
+    from ganprov.models.neighbours import APPROXIMATE_FROM, nearest
+
+    references, queries = clustered_rows(APPROXIMATE_FROM + 500, 0), clustered_rows(1500, 1)
+    exact_similarities, exact = nearest(queries, references, 10, exact=True)
+    similarities, found = nearest(queries, references, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)])
+    assert 0.95 <= recall < 1.0  # approximate indeed, and close
+    assert (np.diff(similarities, axis=1) <= 0).all() and (similarities <= exact_similarities + 1e-5).all()
+    # A query's answer does not depend on which others are searched with it (predict in blocks is safe).
+    np.testing.assert_array_equal(nearest(queries[:100], references, 10)[1], found[:100])
+
+
+def test_knn_exact_option_and_short_lists_search_exactly_past_approximate_from(monkeypatch):
+    from ganprov.models import neighbours
+
+    monkeypatch.setattr(neighbours, "APPROXIMATE_FROM", 100)
+    X, X_test = clustered_rows(2000, 0), clustered_rows(300, 1)
+    y = np.random.default_rng(0).integers(0, 3, len(X))
+    # 1,000 neighbours: more than any query's probed lists (3 of 16) hold, so every query is searched exactly.
+    np.testing.assert_array_equal(neighbours.nearest(X_test, X, 1000)[1], neighbours.nearest(X_test, X, 1000, exact=True)[1])
+    np.testing.assert_allclose(KNNHead(k=7, exact=True).fit(X, y).predict_proba(X_test),
+                               brute_force_votes(X, y, X_test, 7), rtol=1e-4)
+    approximate = KNNHead(k=7).fit(X, y).predict_proba(X_test)
+    assert not np.allclose(approximate, brute_force_votes(X, y, X_test, 7), rtol=1e-4)
 
 
 def test_knn_exact_duplicate_dominates():
@@ -198,7 +239,7 @@ def test_cluster_head_falls_back_to_centroids_on_tiny_batches():
 
 def test_make_head_filters_shared_params():
     head = make_head("knn", k=3, pca=16, seed=1)
-    assert isinstance(head, KNNHead) and head.get_params() == {"k": 3}
+    assert isinstance(head, KNNHead) and head.get_params() == {"k": 3, "exact": False}
     assert make_head("logreg", pca=16, k=3).pca == 16
     assert make_head("cluster", seed=4).seed == 4
 

@@ -113,6 +113,15 @@ def test_a_bad_head_parameter_from_python_is_one_line(run_copy, capsys, monkeypa
     assert "The 'k' parameter of KNNHead must be an int in the range [1, inf)" in one_line_error(capsys)
 
 
+def test_fit_exact_asks_the_knn_head_for_exact_search(run_copy):
+    from ganprov.pipeline.run_heads import load_run_head
+
+    _, run = run_copy
+    for flags, exact in (([], False), (["--exact"], True)):
+        assert main(["fit", "--run", str(run.path), "--head", "knn", *flags]) == 0
+        assert load_run_head(run, "knn", EmbeddingsFile(run.embeddings))[0].exact is exact
+
+
 @pytest.mark.parametrize("head", ["all", "logreg"])
 def test_predict_before_fit_says_to_fit(run_copy, capsys, head):
     _, run = run_copy
