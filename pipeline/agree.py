@@ -14,6 +14,8 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from ganprov.core.atomic import output_file, write_csv
 from ganprov.core.errors import GanprovError
 from ganprov.core.run_folder import RunFolder
@@ -57,11 +59,17 @@ def refuse_other_images(path, names: set[str], reference, reference_names: set[s
                            f"{first(sorted(reference_names - names))}")
 
 
+def agreed(labels: list[np.ndarray]) -> np.ndarray:
+    """The label every attribution gives each image, 0 where any two differ (arrays in one image order)."""
+    one, *others = labels
+    return np.where(np.logical_and.reduce([other == one for other in others]), one, 0)
+
+
 def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
     """filename → the label every attribution gives it, 0 where any two differ."""
-    first_one, *others = attributions
-    return {name: label if all(other[name] == label for other in others) else 0
-            for name, label in first_one.items()}
+    names = list(attributions[0])
+    labels = agreed([np.array([attribution[name] for name in names]) for attribution in attributions])
+    return dict(zip(names, labels.tolist()))
 
 
 def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None = None) -> dict[str, int]:

@@ -17,6 +17,8 @@ from ganprov.core.layout import list_images
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
 
+from .agree import agreed
+
 BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
 
 
@@ -130,7 +132,7 @@ def write_scores(heads: list, jobs: list, agreed_out: Path | None) -> int:
             rows = [(labels, proba.max(axis=1)) for labels, proba in results]
             if agreed_out:  # the smaller confidence: the agreed label is no surer than either backbone
                 (first, c1), (other, c2) = rows
-                rows.append((np.where(first == other, first, 0), np.minimum(c1, c2)))
+                rows.append((agreed([first, other]), np.minimum(c1, c2)))
             for writer, (labels, confidence) in zip(writers, rows):
                 writer.writerows((path, label, f"{c:.6f}") for path, label, c in zip(paths, labels.tolist(), confidence))
             scored += len(paths)
