@@ -311,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     # the image-decoding workers get the cores between batches. On 2 CPU cores this measured embed at 232 img/s
     # instead of 190 (64 px).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Likewise for OpenBLAS, which scipy and faiss each bring a copy of (loaded later, by the heads): an idle
+    # OpenBLAS thread spins for 2^28 cycles by default, and the copies spinning in turn took the cores from
+    # each other. Every head fit and predicted on 25,000 rows: 8.5–9.1 s → 7.4–7.9 s (2 cores).
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     args = build_parser().parse_args(argv, argparse.Namespace(environment=environment))
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.func not in (cmd_train, cmd_embed, cmd_run):
         # N copies of a stage-2 command would write the same files at once.

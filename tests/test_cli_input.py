@@ -255,12 +255,14 @@ def test_importing_the_cli_changes_nothing_and_leaves_torch_and_sklearn_alone():
     code = ("import os, sys; before = dict(os.environ); import ganprov.pipeline.cli as cli; cli.build_parser(); "
             "assert dict(os.environ) == before, 'environment changed'; "
             "assert not {'torch', 'sklearn'} & set(sys.modules), 'torch or sklearn imported'")
-    environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}
     subprocess.run([sys.executable, "-c", code], check=True, env=environment)
 
 
-def test_main_asks_openmp_threads_to_sleep(monkeypatch):
+def test_main_asks_openmp_and_openblas_threads_to_sleep(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
     with pytest.raises(SystemExit):
         main(["--version"])
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and os.environ["OPENBLAS_THREAD_TIMEOUT"] == "4"
