@@ -38,8 +38,13 @@ def nearest(queries, references, k: int, exact: bool = False) -> tuple[np.ndarra
     alone, not on the other queries."""
     k = min(k, len(references))
     if exact or len(references) < APPROXIMATE_FROM:
-        return faiss.knn(queries, references, k, metric=faiss.METRIC_INNER_PRODUCT)
+        return exact_nearest(queries, references, k)
     return nearest_by_lists(queries, references, k)
+
+
+def exact_nearest(queries, references, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """nearest's exact search (k at most the number of references)."""
+    return faiss.knn(queries, references, k, metric=faiss.METRIC_INNER_PRODUCT)
 
 
 def nearest_by_lists(queries, references, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,11 +63,10 @@ def nearest_by_lists(queries, references, k: int) -> tuple[np.ndarray, np.ndarra
         members = np.flatnonzero(list_of == number)
         askers = np.flatnonzero((probed == number).any(axis=1))
         if len(members) and len(askers):
-            similarities, found = faiss.knn(queries[askers], references[members], min(k, len(members)),
-                                            metric=faiss.METRIC_INNER_PRODUCT)
+            similarities, found = exact_nearest(queries[askers], references[members], min(k, len(members)))
             heap.add_result_subset(askers, similarities, members[found])
     heap.finalize()
     short = (heap.I < 0).any(axis=1)
     if short.any():
-        heap.D[short], heap.I[short] = faiss.knn(queries[short], references, k, metric=faiss.METRIC_INNER_PRODUCT)
+        heap.D[short], heap.I[short] = exact_nearest(queries[short], references, k)
     return heap.D, heap.I
