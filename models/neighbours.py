@@ -47,6 +47,16 @@ def exact_nearest(queries, references, k: int) -> tuple[np.ndarray, np.ndarray]:
     return faiss.knn(queries, references, k, metric=faiss.METRIC_INNER_PRODUCT)
 
 
+def by_list(assigned: np.ndarray, lists: int) -> list[np.ndarray]:
+    """Per list, in ascending order, the rows whose row of `assigned` (n × m list numbers, as faiss's search
+    gives them) names it: one sort instead of a pass over every row per list."""
+    flat = assigned.ravel()
+    order = np.argsort(flat, kind="stable")  # stable: each list's rows stay in ascending order
+    bounds = np.searchsorted(flat[order], np.arange(lists + 1))
+    rows = order // assigned.shape[1]
+    return [rows[bounds[n]:bounds[n + 1]] for n in range(lists)]
+
+
 def nearest_by_lists(queries, references, k: int) -> tuple[np.ndarray, np.ndarray]:
     """nearest's approximate search: each query against the references of its PROBED_SHARE nearest k-means
     lists. A query whose lists hold fewer than k references is searched exactly."""
@@ -56,12 +66,10 @@ def nearest_by_lists(queries, references, k: int) -> tuple[np.ndarray, np.ndarra
     sample = np.random.default_rng(0).choice(len(references), min(len(references), 40 * lists), replace=False)
     kmeans = faiss.Kmeans(references.shape[1], lists, niter=10, seed=0, spherical=True)
     kmeans.train(references[np.sort(sample)])
-    list_of = kmeans.index.search(references, 1)[1][:, 0]
-    probed = kmeans.index.search(queries, probes)[1]
+    members_of = by_list(kmeans.index.search(references, 1)[1], lists)
+    askers_of = by_list(kmeans.index.search(queries, probes)[1], lists)
     heap = faiss.ResultHeap(len(queries), k, keep_max=True)
-    for number in range(lists):
-        members = np.flatnonzero(list_of == number)
-        askers = np.flatnonzero((probed == number).any(axis=1))
+    for members, askers in zip(members_of, askers_of):
         if len(members) and len(askers):
             similarities, found = exact_nearest(queries[askers], references[members], min(k, len(members)))
             heap.add_result_subset(askers, similarities, members[found])

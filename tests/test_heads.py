@@ -192,6 +192,18 @@ def test_knn_exact_option_and_short_lists_search_exactly_past_approximate_from(m
     assert not np.allclose(approximate, brute_force_votes(X, y, X_test, 7), rtol=1e-4)
 
 
+def test_rows_by_list_are_the_rows_that_name_the_list_in_ascending_order():
+    from ganprov.models.neighbours import by_list
+
+    rng = np.random.default_rng(0)
+    probed = np.stack([rng.choice(20, 4, replace=False) for _ in range(500)])  # each row names 4 lists once
+    for assigned in (probed, probed[:, :1]):
+        rows = by_list(assigned, 20)
+        assert len(rows) == 20
+        for number, found in enumerate(rows):
+            np.testing.assert_array_equal(found, np.flatnonzero((assigned == number).any(axis=1)))
+
+
 def test_knn_exact_duplicate_dominates():
     X, y, _, _ = split(np.array([1, 2, 3]), noise=1.0, per_class=10)
     proba = KNNHead(k=10).fit(X, y).predict_proba(X[:1])
