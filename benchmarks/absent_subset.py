@@ -5,7 +5,8 @@ benchmark as its unknown set, so gen_tk's images have no right candidate and sho
 
   python benchmarks/absent_subset.py --bench BENCH --work WORK [--drop 1 2 3] [--image-size 64]
 
-Per run and generator folder it prints the default's verdict (from `ganprov run`) and statistics that
+Per run and generator folder it prints the default's verdicts (from `ganprov run`'s submission: how many of the
+folder's images got each label, the list's index being the label, 0 undetermined) and statistics that
 might tell a generator of an absent subset from one of its look-alike candidate, each taken against the
 subset the folder's images vote for most: the mean cosine similarity of the folder's images to their nearest
 real image of that subset (`nn`), the same for the subset's held-out real images (`nn_real`), and the
