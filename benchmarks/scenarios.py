@@ -2,7 +2,7 @@
 """Run ganprov on a benchmark and its recomposed scenarios; print one table row per scenario and head.
 
   python benchmarks/scenarios.py --bench PATH [--twin DIR:K] [--upsample DIR:K] --work WORK [--regime audit]
-      [--image-size 64] [--augment]
+      [--image-size 64] [--augment] [--seed 0]
 
 PATH is a challenge-layout benchmark with PATH.truth.csv beside it (the test set: read only to score).
 Scenarios (../shared/bench/tools/recompose.py): the unknown set as shipped, one generator only (subset 3),
@@ -87,8 +87,9 @@ def main():
     ap.add_argument("--image-size", type=int, default=64, help="the network's input size (default 64)")
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, help="train with --augment or --no-augment "
                     "(default: ganprov's)")
+    ap.add_argument("--seed", type=int, default=0, help="the trainings' seed (default 0, ganprov's)")
     a = ap.parse_args()
-    train = ["--weights", "none", "--image-size", str(a.image_size)]
+    train = ["--weights", "none", "--image-size", str(a.image_size), "--seed", str(a.seed)]
     if a.augment is not None:
         train.append("--augment" if a.augment else "--no-augment")
     bench, name = a.bench.resolve(), a.bench.name
