@@ -6,6 +6,10 @@ calibration error of each, pooled over its scenarios (the agreement's confidence
 `ganprov score` writes it).
 
   python benchmarks/agreement.py SC SC-AUG     # scenarios.py --work folders, --no-augment and --augment
+  python benchmarks/agreement.py SC SC-AUG --more SC-AUG1 SC-AUG2   # augmented trainings of other seeds
+
+With --more, a last column keeps the plain training's label where more than half of all the augmented
+trainings give it (the majority of three seeds, say), only for runs found in every folder.
 
 Every scenario run found in both (WORK/BENCH-REGIME/runs/SCENARIO) gives one table row; where SC-AUG has
 none, the plain run's own second opinion (RUN/second-opinion, which `ganprov run` trains in the audit regime)
@@ -34,24 +38,49 @@ def main():
     ap.add_argument("plain", type=Path)
     ap.add_argument("augmented", type=Path)
     ap.add_argument("--head", default="fingerprint")
+    ap.add_argument("--more", nargs="+", type=Path, default=[], help="--augment folders of other seeds")
     a = ap.parse_args()
+    kinds = ["plain", "augmented", "agreed"] + (["majority"] if a.more else [])
     print("| data | scenario | plain: accuracy | wrong | undetermined | augmented: accuracy | wrong | undetermined "
-          "| **agreed: accuracy** | wrong | undetermined |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| **agreed: accuracy** | wrong | undetermined |" + (" majority: accuracy | wrong | undetermined |" if a.more else ""))
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if a.more else ""))
     pooled = defaultdict(list)  # (benchmark, which) → (truth, label, confidence) of every image
     for bench, scenario, run, other, truth in paired_runs(a.plain, a.augmented, a.head):
+        more = [folder / run.relative_to(a.plain) for folder in a.more]
+        if not all(path.is_file() for path in more):
+            continue
         (c1, plain), (c2, augmented) = confidences(run), confidences(other)
+        seeds = [(c2, augmented)] + [confidences(path) for path in more]
         agreed = agreed_labels([plain, augmented])
-        print(f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | "
-              f"**{figures(truth, agreed)}** |")
+        row = f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | **{figures(truth, agreed)}** |"
+        found = {"plain": (plain, c1), "augmented": (augmented, c2), "agreed": (agreed, minimum([c1, c2]))}
+        if a.more:
+            found["majority"] = majority(plain, c1, seeds)
+            row += f" {figures(truth, found['majority'][0])} |"
+        print(row)
         for name in sorted(truth):
-            for what, label, c in (("plain", plain[name], c1[name]), ("augmented", augmented[name], c2[name]),
-                                   ("agreed", agreed[name], min(c1[name], c2[name]))):
-                pooled[bench, what].append((truth[name], label, c))
-    print("\n| data | pooled ECE: plain | augmented | agreed |\n|---|---|---|---|")
+            for what, (labels, c) in found.items():
+                pooled[bench, what].append((truth[name], labels[name], c[name]))
+    print(f"\n| data | pooled ECE: {' | '.join(kinds)} |\n|---|" + "---|" * len(kinds))
     for bench in sorted({b for b, _ in pooled}):
-        eces = [calibration(*np.array(pooled[bench, what]).T)["ece"] for what in ("plain", "augmented", "agreed")]
+        eces = [calibration(*np.array(pooled[bench, what]).T)["ece"] for what in kinds]
         print(f"| {bench} | " + " | ".join("–" if e is None else f"{e:.3f}" for e in eces) + " |")
+
+
+def minimum(confidences: list[dict[str, float]]) -> dict[str, float]:
+    return {name: min(c[name] for c in confidences) for name in confidences[0]}
+
+
+def majority(plain: dict[str, int], plain_confidence: dict[str, float], seeds: list) -> tuple[dict, dict]:
+    """The plain label where more than half of the augmented seeds give it, else 0; the confidence: the
+    smallest of the plain training's and the agreeing seeds'."""
+    labels, confidence = {}, {}
+    for name, label in plain.items():
+        agreeing = [c[name] for c, seed in seeds if seed[name] == label]
+        kept = label != 0 and 2 * len(agreeing) > len(seeds)
+        labels[name] = label if kept else 0
+        confidence[name] = min([plain_confidence[name], *agreeing]) if kept else plain_confidence[name]
+    return labels, confidence
 
 
 def paired_runs(plain: Path, augmented: Path, head: str):
