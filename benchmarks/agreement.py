@@ -8,8 +8,9 @@ calibration error of each, pooled over its scenarios (the agreement's confidence
   python benchmarks/agreement.py SC SC-AUG     # scenarios.py --work folders, --no-augment and --augment
   python benchmarks/agreement.py SC SC-AUG --more SC-AUG1 SC-AUG2   # augmented trainings of other seeds
 
-With --more, a last column keeps the plain training's label where more than half of all the augmented
-trainings give it (the majority of three seeds, say), only for runs found in every folder.
+With --more, two more columns, only for runs found in every folder: majority keeps the plain training's label
+where more than half of all the augmented trainings give it (the majority of three seeds, say); veto keeps it
+where at least one of them gives it and none gives another subset (an undetermined seed abstains).
 
 Every scenario run found in both (WORK/BENCH-REGIME/runs/SCENARIO) gives one table row; where SC-AUG has
 none, the plain run's own second opinion (RUN/second-opinion, which `ganprov run` trains in the audit regime)
@@ -40,10 +41,11 @@ def main():
     ap.add_argument("--head", default="fingerprint")
     ap.add_argument("--more", nargs="+", type=Path, default=[], help="--augment folders of other seeds")
     a = ap.parse_args()
-    kinds = ["plain", "augmented", "agreed"] + (["majority"] if a.more else [])
+    kinds = ["plain", "augmented", "agreed"] + (["majority", "veto"] if a.more else [])
     print("| data | scenario | plain: accuracy | wrong | undetermined | augmented: accuracy | wrong | undetermined "
-          "| **agreed: accuracy** | wrong | undetermined |" + (" majority: accuracy | wrong | undetermined |" if a.more else ""))
-    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if a.more else ""))
+          "| **agreed: accuracy** | wrong | undetermined |"
+          + (" majority: accuracy | wrong | undetermined | veto: accuracy | wrong | undetermined |" if a.more else ""))
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|---|---|---|" if a.more else ""))
     pooled = defaultdict(list)  # (benchmark, which) → (truth, label, confidence) of every image
     for bench, scenario, run, other, truth in paired_runs(a.plain, a.augmented, a.head):
         more = [folder / run.relative_to(a.plain) for folder in a.more]
@@ -56,7 +58,8 @@ def main():
         found = {"plain": (plain, c1), "augmented": (augmented, c2), "agreed": (agreed, minimum([c1, c2]))}
         if a.more:
             found["majority"] = majority(plain, c1, seeds)
-            row += f" {figures(truth, found['majority'][0])} |"
+            found["veto"] = veto(plain, c1, seeds)
+            row += f" {figures(truth, found['majority'][0])} | {figures(truth, found['veto'][0])} |"
         print(row)
         for name in sorted(truth):
             for what, (labels, c) in found.items():
@@ -78,6 +81,18 @@ def majority(plain: dict[str, int], plain_confidence: dict[str, float], seeds: l
     for name, label in plain.items():
         agreeing = [c[name] for c, seed in seeds if seed[name] == label]
         kept = label != 0 and 2 * len(agreeing) > len(seeds)
+        labels[name] = label if kept else 0
+        confidence[name] = min([plain_confidence[name], *agreeing]) if kept else plain_confidence[name]
+    return labels, confidence
+
+
+def veto(plain: dict[str, int], plain_confidence: dict[str, float], seeds: list) -> tuple[dict, dict]:
+    """The plain label where at least one augmented seed gives it and none gives another subset (undetermined
+    seeds abstain), else 0; the confidence as in `majority`."""
+    labels, confidence = {}, {}
+    for name, label in plain.items():
+        agreeing = [c[name] for c, seed in seeds if seed[name] == label]
+        kept = label != 0 and bool(agreeing) and all(seed[name] in (0, label) for _, seed in seeds)
         labels[name] = label if kept else 0
         confidence[name] = min([plain_confidence[name], *agreeing]) if kept else plain_confidence[name]
     return labels, confidence
