@@ -57,8 +57,8 @@ def main():
         row = f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | **{figures(truth, agreed)}** |"
         found = {"plain": (plain, c1), "augmented": (augmented, c2), "agreed": (agreed, minimum([c1, c2]))}
         if a.more:
-            found["majority"] = majority(plain, c1, seeds)
-            found["veto"] = veto(plain, c1, seeds)
+            found["majority"] = kept_where(majority, plain, c1, seeds)
+            found["veto"] = kept_where(veto, plain, c1, seeds)
             row += f" {figures(truth, found['majority'][0])} | {figures(truth, found['veto'][0])} |"
         print(row)
         for name in sorted(truth):
@@ -74,28 +74,26 @@ def minimum(confidences: list[dict[str, float]]) -> dict[str, float]:
     return {name: min(c[name] for c in confidences) for name in confidences[0]}
 
 
-def majority(plain: dict[str, int], plain_confidence: dict[str, float], seeds: list) -> tuple[dict, dict]:
-    """The plain label where more than half of the augmented seeds give it, else 0; the confidence: the
+def kept_where(rule, plain: dict[str, int], plain_confidence: dict[str, float], seeds: list) -> tuple[dict, dict]:
+    """The plain label where rule(label, the seeds' labels) holds, else 0; the confidence of a kept label: the
     smallest of the plain training's and the agreeing seeds'."""
     labels, confidence = {}, {}
     for name, label in plain.items():
         agreeing = [c[name] for c, seed in seeds if seed[name] == label]
-        kept = label != 0 and 2 * len(agreeing) > len(seeds)
+        kept = label != 0 and rule(label, [seed[name] for _, seed in seeds])
         labels[name] = label if kept else 0
         confidence[name] = min([plain_confidence[name], *agreeing]) if kept else plain_confidence[name]
     return labels, confidence
 
 
-def veto(plain: dict[str, int], plain_confidence: dict[str, float], seeds: list) -> tuple[dict, dict]:
-    """The plain label where at least one augmented seed gives it and none gives another subset (undetermined
-    seeds abstain), else 0; the confidence as in `majority`."""
-    labels, confidence = {}, {}
-    for name, label in plain.items():
-        agreeing = [c[name] for c, seed in seeds if seed[name] == label]
-        kept = label != 0 and bool(agreeing) and all(seed[name] in (0, label) for _, seed in seeds)
-        labels[name] = label if kept else 0
-        confidence[name] = min([plain_confidence[name], *agreeing]) if kept else plain_confidence[name]
-    return labels, confidence
+def majority(label: int, given: list[int]) -> bool:
+    """More than half of the augmented seeds give the label."""
+    return 2 * given.count(label) > len(given)
+
+
+def veto(label: int, given: list[int]) -> bool:
+    """At least one seed gives the label and none another subset (an undetermined seed abstains)."""
+    return label in given and all(g in (0, label) for g in given)
 
 
 def paired_runs(plain: Path, augmented: Path, head: str):
