@@ -42,10 +42,9 @@ def main():
     ap.add_argument("--more", nargs="+", type=Path, default=[], help="--augment folders of other seeds")
     a = ap.parse_args()
     kinds = ["plain", "augmented", "agreed"] + (["majority", "veto"] if a.more else [])
-    print("| data | scenario | plain: accuracy | wrong | undetermined | augmented: accuracy | wrong | undetermined "
-          "| **agreed: accuracy** | wrong | undetermined |"
-          + (" majority: accuracy | wrong | undetermined | veto: accuracy | wrong | undetermined |" if a.more else ""))
-    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|---|---|---|" if a.more else ""))
+    print("| data | scenario | " + " | ".join(bold(f"{kind}: accuracy", kind) + " | wrong | undetermined"
+                                             for kind in kinds) + " |")
+    print("|---|---|" + "---|---|---|" * len(kinds))
     pooled = defaultdict(list)  # (benchmark, which) → (truth, label, confidence) of every image
     for bench, scenario, run, other, truth in paired_runs(a.plain, a.augmented, a.head):
         more = [folder / run.relative_to(a.plain) for folder in a.more]
@@ -53,14 +52,13 @@ def main():
             continue
         (c1, plain), (c2, augmented) = confidences(run), confidences(other)
         seeds = [(c2, augmented)] + [confidences(path) for path in more]
-        agreed = agreed_labels([plain, augmented])
-        row = f"| {bench} | {scenario} | {figures(truth, plain)} | {figures(truth, augmented)} | **{figures(truth, agreed)}** |"
-        found = {"plain": (plain, c1), "augmented": (augmented, c2), "agreed": (agreed, minimum([c1, c2]))}
+        found = {"plain": (plain, c1), "augmented": (augmented, c2),
+                 "agreed": (agreed_labels([plain, augmented]), minimum([c1, c2]))}
         if a.more:
             found["majority"] = kept_where(majority, plain, c1, seeds)
             found["veto"] = kept_where(veto, plain, c1, seeds)
-            row += f" {figures(truth, found['majority'][0])} | {figures(truth, found['veto'][0])} |"
-        print(row)
+        print(f"| {bench} | {scenario} | "
+              + " | ".join(bold(figures(truth, labels), kind) for kind, (labels, _) in found.items()) + " |")
         for name in sorted(truth):
             for what, (labels, c) in found.items():
                 pooled[bench, what].append((truth[name], labels[name], c[name]))
@@ -68,6 +66,11 @@ def main():
     for bench in sorted({b for b, _ in pooled}):
         eces = [calibration(*np.array(pooled[bench, what]).T)["ece"] for what in kinds]
         print(f"| {bench} | " + " | ".join("–" if e is None else f"{e:.3f}" for e in eces) + " |")
+
+
+def bold(text: str, kind: str) -> str:
+    """The default's columns stand out: the agreement is what `ganprov run` submits."""
+    return f"**{text}**" if kind == "agreed" else text
 
 
 def minimum(confidences: list[dict[str, float]]) -> dict[str, float]:
