@@ -325,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in ("bench", "agree"):  # the commands without --run; score with --out elsewhere only reads it
             check_run_folder(args.run, writable=not (args.command == "score" and args.out))
         args.func(args)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from ganprov.features import distributed
+            distributed.finish()
     except GanprovError as error:
         print(f"ganprov: error: {error}", file=sys.stderr)
         return 2

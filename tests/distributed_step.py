@@ -26,3 +26,4 @@ train_one_epoch(model, torch.nn.CrossEntropyLoss(reduction="sum"), optimizer, to
                 world)
 if world.is_main:
     torch.save(network.state_dict(), out)
+distributed.finish()
