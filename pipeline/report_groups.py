@@ -142,7 +142,22 @@ def overview(found: list[Section], unknown: Unknown) -> str:
     header = "<th>support</th><th>margin</th>" if grouped else ""
     return (f"<p>{len(unknown.names)} unknown images{f' in {len(found)} generator groups' if grouped else ''}: "
             f"{attributed} attributed, {len(unknown.names) - attributed} undetermined (label 0).</p>"
-            f"<table><tr><th>{'group' if grouped else 'attributed'}</th><th>images</th>{header}</tr>{rows}</table>")
+            f"<table><tr><th>{'group' if grouped else 'attributed'}</th><th>images</th>{header}</tr>{rows}</table>"
+            + shared_subsets(found))
+
+
+def shared_subsets(found: list[Section]) -> str:
+    """A warning where several groups went to one subset. Two generators of that subset's data look so
+    (README, `twin`), but so does a generator of data like it that is not among the candidates beside that
+    subset's own: content evidence cannot tell these apart (README, `drop-candidate`)."""
+    claims = Counter(s.verdict["subset"] for s in found if s.verdict and s.verdict["subset"])
+    shared = sorted(subset for subset, n in claims.items() if n > 1)
+    if not shared:
+        return ""
+    return (f"<p class=undetermined>Several groups attributed to subset {', '.join(map(str, shared))}: either "
+            "several generators trained on that data, or a generator of look-alike data that is not among the "
+            "candidates, which content evidence cannot tell apart. Check that every subset the generators could "
+            "have been trained on is a candidate.</p>")
 
 
 def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str, int], agreed: dict[str, int]) -> str:

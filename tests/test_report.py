@@ -12,7 +12,7 @@ import pytest
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
 from ganprov.pipeline.cli import main
-from ganprov.pipeline.report_groups import Section, Unknown, images_table, second_opinion_html, section_html
+from ganprov.pipeline.report_groups import Section, Unknown, images_table, overview, second_opinion_html, section_html
 from ganprov.pipeline.report_html import thumbnail
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -175,3 +175,17 @@ def test_the_second_opinion_table_gives_each_groups_two_labels_and_what_the_subm
     rows = re.sub(r"<[^>]+>", " ", images_table(unknown, found, agreed))
     assert "submission.csv" in rows and re.search(r"0\.png\s+0\s+2\s+1\.000\s+undetermined", rows)
     assert "submission.csv" not in images_table(unknown, found)
+
+
+def test_the_overview_warns_where_several_groups_went_to_one_subset():
+    unknown = Unknown([f"{i}.png" for i in range(6)], np.array([2, 2, 2, 2, 0, 0]), np.ones(6),
+                      np.array([0, 0, 1, 1, 2, 2]), np.zeros((6, 512)))
+
+    def section(group, subset, best):
+        verdict = {"group": group, "subset": subset, "best": best, "support": 1.0, "margin": 0.5}
+        return Section(f"g{group}", f"Group {group}", np.flatnonzero(unknown.groups == group), np.array([]), verdict, best)
+
+    # two undetermined groups with one best subset are no claim; two attributed ones are
+    assert "Several groups" not in overview([section(0, 2, 2), section(1, 0, 2), section(2, 0, 2)], unknown)
+    text = overview([section(0, 2, 2), section(1, 2, 2), section(2, 0, 1)], unknown)
+    assert "Several groups attributed to subset 2:" in text and "not among the candidates" in text
