@@ -11,7 +11,9 @@ might tell a generator of an absent subset from one of its look-alike candidate,
 subset the folder's images vote for most: the mean cosine similarity of the folder's images to their nearest
 real image of that subset (`nn`), the same for the subset's held-out real images (`nn_real`), and the
 cosine between the folder's mean embedding and the subset's (`mean_cos`; rows of one run with the same
-`nearest` show which of two folders claiming one subset sits closer to it).
+`nearest` show which of two folders claiming one subset sits closer to it), and the mean largest logit of a
+logistic regression fitted on the candidates' real training images, an out-of-distribution score
+(`max_logit`), beside that of the subset's held-out real images (`max_logit_real`).
 """
 import argparse
 import csv
@@ -23,6 +25,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from ganprov.models.cosine import unit_rows
 from ganprov.models.embeddings import EmbeddingsFile
@@ -55,6 +60,9 @@ def statistics(run: Path) -> list[dict]:
     train, held = unit_rows(real.embeddings[~real.heldout]), unit_rows(real.embeddings[real.heldout])
     train_y, held_y = real.labels[~real.heldout], real.labels[real.heldout]
     queries = unit_rows(unknown.embeddings)
+    logits = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(
+        real.embeddings[~real.heldout], train_y).decision_function
+    top, top_real = logits(unknown.embeddings).max(axis=1), logits(real.embeddings[real.heldout]).max(axis=1)
     out = []
     for g in np.unique(generator):
         rows = queries[generator == g]
@@ -67,7 +75,8 @@ def statistics(run: Path) -> list[dict]:
         mean_cos = float(unit_rows(rows.mean(axis=0, keepdims=True))[0] @ centre)
         out.append({"generator": int(g), "verdicts": np.bincount(verdict[generator == g]).tolist(), "nearest": s,
                     "nn": float(per_subset[s].mean()), "nn_real": float(own.max(axis=1).mean()),
-                    "mean_cos": mean_cos})
+                    "mean_cos": mean_cos, "max_logit": float(top[generator == g].mean()),
+                    "max_logit_real": float(top_real[held_y == s].mean())})
     return out
 
 
