@@ -17,6 +17,8 @@ the vote counts), and a match is kept only where it is significant in the same s
 """
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +44,17 @@ class GroupVerdict:
     def p_value(self) -> float:
         """Bootstrap probability that another subset is the favourite: significant when ≤ alpha."""
         return 1.0 - self.support
+
+
+# Said wherever several groups went to one subset (README, `twin` and `drop-candidate`).
+SHARED_SUBSET = ("either several generators trained on that data, or a generator of look-alike data that is not "
+                 "among the candidates, which content evidence cannot tell apart")
+
+
+def shared_subsets(subsets: Iterable[int]) -> list[int]:
+    """The subsets attributed more than one group (undetermined groups claim none)."""
+    counts = Counter(s for s in subsets if s != UNDETERMINED)
+    return sorted(s for s, n in counts.items() if n > 1)
 
 
 def bootstrap_support(votes: np.ndarray, confusion: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:

@@ -11,7 +11,7 @@ from ganprov.core.atomic import write_csv, write_text
 from ganprov.core.layout import FOLDERS
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.schema import EMBEDDING_DIM
-from ganprov.models import HeadError
+from ganprov.models import HeadError, group_evidence
 from ganprov.models.embeddings import EmbeddingsFile
 
 from .run_heads import load_gate, load_run_head
@@ -100,4 +100,8 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     note = f" in {len(result.verdicts)} generator group(s)" if grouped else ""
     note += f" ({undetermined} undetermined or abstained: label 0)" if undetermined or abstain is not None else ""
     print(f"{name}: {len(result.names)} unknown images attributed{note} → {submission}")
+    shared = group_evidence.shared_subsets(v.subset for v in result.verdicts)
+    if shared:
+        print(f"{name}: several groups attributed to subset {', '.join(map(str, shared))}: "
+              f"{group_evidence.SHARED_SUBSET} (see the report)")
     return submission, run.probabilities(name)

@@ -13,6 +13,7 @@ import numpy as np
 from ganprov.core.layout import FOLDERS
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
+from ganprov.models import group_evidence
 from ganprov.models.cosine import unit_rows
 from ganprov.models.embeddings import Embeddings, EmbeddingsFile
 
@@ -143,21 +144,17 @@ def overview(found: list[Section], unknown: Unknown) -> str:
     return (f"<p>{len(unknown.names)} unknown images{f' in {len(found)} generator groups' if grouped else ''}: "
             f"{attributed} attributed, {len(unknown.names) - attributed} undetermined (label 0).</p>"
             f"<table><tr><th>{'group' if grouped else 'attributed'}</th><th>images</th>{header}</tr>{rows}</table>"
-            + shared_subsets(found))
+            + shared_warning(found))
 
 
-def shared_subsets(found: list[Section]) -> str:
-    """A warning where several groups went to one subset. Two generators of that subset's data look so
-    (README, `twin`), but so does a generator of data like it that is not among the candidates beside that
-    subset's own: content evidence cannot tell these apart (README, `drop-candidate`)."""
-    claims = Counter(s.verdict["subset"] for s in found if s.verdict and s.verdict["subset"])
-    shared = sorted(subset for subset, n in claims.items() if n > 1)
+def shared_warning(found: list[Section]) -> str:
+    """A warning where several groups went to one subset."""
+    shared = group_evidence.shared_subsets(s.verdict["subset"] for s in found if s.verdict)
     if not shared:
         return ""
-    return (f"<p class=undetermined>Several groups attributed to subset {', '.join(map(str, shared))}: either "
-            "several generators trained on that data, or a generator of look-alike data that is not among the "
-            "candidates, which content evidence cannot tell apart. Check that every subset the generators could "
-            "have been trained on is a candidate.</p>")
+    return (f"<p class=undetermined>Several groups attributed to subset {', '.join(map(str, shared))}: "
+            f"{group_evidence.SHARED_SUBSET}. Check that every subset the generators could have been trained on "
+            "is a candidate.</p>")
 
 
 def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str, int], agreed: dict[str, int]) -> str:

@@ -8,7 +8,7 @@ from ganprov.features.residual import RESIDUAL_DIM, central_crop, noise_residual
 from ganprov.models import make_head
 from ganprov.models.fingerprint import FingerprintHead
 from ganprov.models.generators import content_directions, fixed_groups, generator_groups
-from ganprov.models.group_evidence import UNDETERMINED, judge_groups
+from ganprov.models.group_evidence import UNDETERMINED, judge_groups, shared_subsets
 
 
 def generator_outputs(counts, size=32, seed=0, amplitude=6.0):
@@ -125,6 +125,8 @@ def test_several_groups_may_go_to_one_subset_and_a_subset_to_none():
     assert free == [2, 2, 1]
     matched = [v.subset for v in judge_groups(votes, groups, subsets, one_per_subset=True)]
     assert sorted(matched)[-1] != 3 and matched.count(2) == 1  # one-to-one: the second group cannot have 2
+    assert shared_subsets(free) == [2] and shared_subsets(matched) == []
+    assert shared_subsets([UNDETERMINED, UNDETERMINED, 3]) == []  # undetermined groups claim nothing
 
 
 def fingerprint_problem(counts, content_noise=1.5, seed=1):
