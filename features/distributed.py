@@ -7,6 +7,7 @@ process, so the single-process path is the same code.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -81,6 +82,7 @@ def finish() -> None:
     a failed process must not wait for peers that will never come."""
     if dist.is_initialized():
         dist.barrier()
+        gc.collect()  # wrappers still holding the group (DDP's reducer) go now, not during interpreter teardown
     leave()
 
 

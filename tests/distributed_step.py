@@ -26,4 +26,5 @@ train_one_epoch(model, torch.nn.CrossEntropyLoss(reduction="sum"), optimizer, to
                 world)
 if world.is_main:
     torch.save(network.state_dict(), out)
+del model, optimizer  # DDP holds the process group: released before finish() leaves it, as train() does
 distributed.finish()
