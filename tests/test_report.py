@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -189,3 +190,20 @@ def test_the_overview_warns_where_several_groups_went_to_one_subset():
     assert "Several groups" not in overview([section(0, 2, 2), section(1, 0, 2), section(2, 0, 2)], unknown)
     text = overview([section(0, 2, 2), section(1, 2, 2), section(2, 0, 1)], unknown)
     assert "Several groups attributed to subset 2:" in text and "not among the candidates" in text
+
+
+def test_predict_says_so_too(run_copy, monkeypatch, capsys):
+    from ganprov.models.group_evidence import GroupVerdict
+    from ganprov.pipeline import predict
+
+    _, run = run_copy
+    verdicts = [GroupVerdict(g, 2, [2, 0, 0], [1.0, 0.0, 0.0], 1, 1, 1.0, 1.0) for g in (0, 1)]
+    found = predict.Attribution(["a.png", "b.png", "c.png", "d.png"], np.full((4, 3), 1 / 3), np.ones(4, int),
+                                np.array([0, 0, 1, 1]), verdicts)
+    monkeypatch.setattr(predict, "attribute", lambda *args: found)
+    predict.predict(run.path, "fingerprint")
+    assert "fingerprint: several groups attributed to subset 1: either several generators" in capsys.readouterr().out
+    monkeypatch.setattr(predict, "attribute", lambda *args: predict.Attribution(
+        found.names, found.proba, found.labels, found.groups, [verdicts[0], replace(verdicts[1], subset=0)]))
+    predict.predict(run.path, "fingerprint")
+    assert "several groups" not in capsys.readouterr().out
