@@ -46,9 +46,11 @@ class GroupVerdict:
         return 1.0 - self.support
 
 
-# Said wherever several groups went to one subset (README, `twin` and `drop-candidate`).
-SHARED_SUBSET = ("either several generators trained on that data, or a generator of look-alike data that is not "
-                 "among the candidates, which content evidence cannot tell apart")
+# Said wherever several groups went to one subset (README, `twin`, `drop-candidate` and the shared-subset
+# warning's measurements: in the benchmarks' runs it fired mostly where a group was attributed wrongly).
+SHARED_SUBSET = ("either several generators trained on that data, or one of these groups is attributed wrongly "
+                 "(a generator of look-alike data that is not among the candidates, or one whose images the "
+                 "content model misreads); the content evidence alone cannot tell which")
 
 
 def shared_subsets(subsets: Iterable[int]) -> list[int]:
