@@ -32,9 +32,8 @@ def main():
     X = unit_rows(rows.embeddings)
     means = {t: unit_rows(X[tags == t].mean(axis=0, keepdims=True))[0] for t in np.unique(tags)}
     for a_, b in combinations(sorted(means), 2):
-        pair = X[(tags == a_) | (tags == b)]
-        y = tags[(tags == a_) | (tags == b)] == b
-        accuracy = cross_val_score(LogisticRegression(C=0.1, max_iter=2000), pair, y, cv=5).mean()
+        both = (tags == a_) | (tags == b)
+        accuracy = cross_val_score(LogisticRegression(C=0.1, max_iter=2000), X[both], tags[both] == b, cv=5).mean()
         print(f"{a_:>10} {b:>10}  mean-direction cosine {means[a_] @ means[b]:.3f}  two-sample accuracy {accuracy:.3f}")
 
 

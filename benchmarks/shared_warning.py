@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from ganprov.core.run_folder import RunFolder
 from ganprov.models.group_evidence import shared_subsets
 
 
@@ -19,7 +20,7 @@ def main():
     for work in map(Path, sys.argv[1:]):
         for line in (work / "results.jsonl").read_text().splitlines():
             row = json.loads(line)
-            verdicts = work / "runs" / row["scenario"] / "predictions" / "fingerprint.groups.json"
+            verdicts = RunFolder(work / "runs" / row["scenario"]).groups("fingerprint")
             if row["head"] != "fingerprint" or not verdicts.is_file():
                 continue
             warned = bool(shared_subsets(v["subset"] for v in json.loads(verdicts.read_text())))

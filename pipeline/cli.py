@@ -316,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     # each other. Every head fit and predicted on 25,000 rows: 8.5–9.1 s → 7.4–7.9 s (2 cores).
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     args = build_parser().parse_args(argv, argparse.Namespace(environment=environment))
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.func not in (cmd_train, cmd_embed, cmd_run):
+    under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if under_torchrun and args.func not in (cmd_train, cmd_embed, cmd_run):
         # N copies of a stage-2 command would write the same files at once.
         print(f"ganprov: error: under torchrun only train, embed and run share the work; run "
               f"`ganprov {args.command}` as one process", file=sys.stderr)
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in ("bench", "agree"):  # the commands without --run; score with --out elsewhere only reads it
             check_run_folder(args.run, writable=not (args.command == "score" and args.out))
         args.func(args)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if under_torchrun:  # torch is imported only where a process group can exist
             from ganprov.features import distributed
             distributed.finish()
     except GanprovError as error:
