@@ -31,6 +31,10 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 SPLITS = ("real", "generated", "unknown")
 FOLDERS = {"real": "real", "generated": "generated", "unknown": "generated_unknown"}
 HOLDOUT_FRACTION = 0.2
+# The undetermined rule (models/group_evidence.py) trusts a vote only as far as held-out images show what it
+# is worth: from a fifth of a small subset (11 of 55) that stays too uncertain to attribute anything, so a
+# subset holds out at least this many images, or half of them when it has fewer than twice as many.
+MIN_HELDOUT = 20
 
 
 class LayoutError(GanprovError):
@@ -63,22 +67,24 @@ class Layout:
         """Where held-out images for validation come from: the generators' output when we have it."""
         return schema.validation_group(self.splits)
 
-    def heldout(self, split: str, seed: int) -> np.ndarray:
+    def heldout(self, split: str, seed: int, at_least: int = MIN_HELDOUT) -> np.ndarray:
         """Rows of `split` that no training or fitting may see: a seeded, per-subset fifth of the
-        validation split; nothing elsewhere."""
+        validation split (more for small subsets: `stratified_holdout`); nothing elsewhere."""
         labels = np.asarray(self.splits[split].labels)
         if split != self.validation_split:
             return np.zeros(len(labels), dtype=bool)
-        return stratified_holdout(labels, seed)
+        return stratified_holdout(labels, seed, at_least=at_least)
 
 
-def stratified_holdout(labels: np.ndarray, seed: int, fraction: float = HOLDOUT_FRACTION) -> np.ndarray:
-    """A seeded `fraction` of each label's rows (at least one when a label has two or more)."""
+def stratified_holdout(labels: np.ndarray, seed: int, fraction: float = HOLDOUT_FRACTION,
+                       at_least: int = MIN_HELDOUT) -> np.ndarray:
+    """A seeded `fraction` of each label's rows, but at least `at_least` of them, or half where a label has
+    fewer than twice as many (at least one when a label has two or more)."""
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
         rows = np.flatnonzero(labels == label)
-        n = max(1, round(len(rows) * fraction)) if len(rows) >= 2 else 0
+        n = max(1, round(len(rows) * fraction), min(at_least, len(rows) // 2)) if len(rows) >= 2 else 0
         mask[rng.permutation(rows)[:n]] = True
     return mask
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 
 from . import volumes
 from .errors import GanprovError
+from .layout import MIN_HELDOUT
 
 # auto: with labelled generated images, train on real and on real+generated and keep the better on held-out
 # generated images; without them (audit regime), real.
@@ -102,6 +103,7 @@ class TrainSettings:
     lr: float = 1e-4
     image_size: int = 224
     seed: int = 0
+    min_heldout: int = MIN_HELDOUT  # held-out images per subset, at least (core/layout.py)
     device: str = "auto"
     workers: int = min(4, os.cpu_count() or 1)
     amp: bool = True
@@ -123,9 +125,11 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, values: dict) -> TrainSettings:
+        # Runs from before `min_heldout` held out a plain fifth: 0 splits their images as they were split.
+        values = {"min_heldout": 0} | values
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 CHECKS = {"train_on": train_on_choice, "epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
-          "image_size": pixel_size, "seed": seed_int, "device": device_name, "workers": non_negative_int,
+          "image_size": pixel_size, "seed": seed_int, "min_heldout": non_negative_int, "device": device_name, "workers": non_negative_int,
           "window": window_choice, "slice_axis": axis}

@@ -21,9 +21,10 @@ from ganprov import __version__
 from ganprov.core.atomic import write_csv
 from ganprov.core.digest import sha256_of
 from ganprov.core.disk import full_disk_said, require_space
-from ganprov.core.layout import discover, refuse_run_inside
+from ganprov.core.layout import MIN_HELDOUT, discover, refuse_run_inside
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.schema import EMBEDDING_DIM
+from ganprov.core.settings import TrainSettings
 from ganprov.core.volumes import Reading
 
 from . import distributed, store
@@ -189,14 +190,15 @@ def embed_paths(model, image_size: int, root: Path, lists: list[ImageList], out:
         return reuse_or_embed()
 
 
-def layout_lists(data: str | os.PathLike, seed: int, subsets=None, slice_axis: int = 2) -> tuple[Path, list[ImageList]]:
+def layout_lists(data: str | os.PathLike, seed: int, subsets=None, slice_axis: int = 2,
+                 min_heldout: int = MIN_HELDOUT) -> tuple[Path, list[ImageList]]:
     """The data folder's root and its splits as image lists; refused when its subsets are not `subsets` (the
     checkpoint's), whose labels the heads would not know."""
     layout = discover(data, slice_axis)
     if subsets is not None and list(layout.subsets) != [int(s) for s in subsets]:
         raise EmbeddingError(f"{layout.root} holds subsets {list(layout.subsets)}, but the checkpoint was trained on "
                              f"{[int(s) for s in subsets]}: embed the data it was trained on, or train a run on this data")
-    lists = [ImageList.stamped(name, layout.root, split.paths, split.labels, layout.heldout(name, seed))
+    lists = [ImageList.stamped(name, layout.root, split.paths, split.labels, layout.heldout(name, seed, min_heldout))
              for name, split in layout.splits.items()]
     return layout.root, lists + resized_twins(layout.root, lists)
 
@@ -218,7 +220,8 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
     refuse_run_inside(data, run.path)
     model, meta = load_model(run.checkpoint)
     reading = Reading.of(meta["settings"])  # DICOM and NIfTI read as in training
-    root, lists = layout_lists(data, int(meta["settings"]["seed"]), meta["subsets"], reading.slice_axis)
+    settings = TrainSettings.from_config(meta["settings"])  # the checkpoint's: its images held out again
+    root, lists = layout_lists(data, settings.seed, meta["subsets"], settings.slice_axis, settings.min_heldout)
     # Where the images are, for the report's thumbnails; not part of the cache key (moved data is the same data).
     prov = provenance(run.checkpoint, meta) | {"data_root": str(root.resolve())}
     world = distributed.world()

@@ -35,7 +35,7 @@ from .channel import resize_target
 from .images import ImageFiles, collate
 
 # Settings that must not change between an interrupted run and its --resume.
-FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "augment")
+FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "min_heldout", "augment")
 
 
 class TrainingError(GanprovError):
@@ -73,7 +73,7 @@ def training_rows(layout: Layout, settings: TrainSettings) -> tuple[ImageFiles, 
     """Training images (class indices as labels) and the held-out validation images."""
     def rows(split: str, keep_heldout: bool):
         part = layout.splits[split]
-        heldout = layout.heldout(split, settings.seed)
+        heldout = layout.heldout(split, settings.seed, settings.min_heldout)
         chosen = np.flatnonzero(heldout == keep_heldout)
         return [part.paths[i] for i in chosen], [layout.subsets.index(part.labels[i]) for i in chosen]
 

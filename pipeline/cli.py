@@ -66,6 +66,9 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=positive_float, default=DEFAULTS.lr)
     parser.add_argument("--image-size", type=pixel_size, default=DEFAULTS.image_size)
     parser.add_argument("--seed", type=seed_int, default=DEFAULTS.seed)
+    parser.add_argument("--min-heldout", type=non_negative_int, default=DEFAULTS.min_heldout, metavar="N",
+                        help="held-out validation images per subset: a fifth, but at least N (half of a subset "
+                             f"smaller than 2N; default {DEFAULTS.min_heldout}); 0 for a plain fifth")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS.augment,
                         help="identity-preserving augmentation (crops, blur, contrast) while training")
     parser.add_argument("--window", type=window_choice, default=DEFAULTS.window, metavar="WINDOW",
@@ -99,7 +102,7 @@ def decoding_workers(args) -> int:
 def train_settings(args) -> TrainSettings:
     return TrainSettings(data=args.data, weights=args.weights, train_on=args.train_on, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, image_size=args.image_size, seed=args.seed,
-                         device=args.device, workers=decoding_workers(args), amp=args.amp, strict=args.strict,
+                         min_heldout=args.min_heldout, device=args.device, workers=decoding_workers(args), amp=args.amp, strict=args.strict,
                          augment=args.augment, window=args.window, slice_axis=args.slice_axis)
 
 

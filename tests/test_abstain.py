@@ -15,7 +15,7 @@ from ganprov.pipeline.predict import attribute, unknown_filename
 
 def test_a_held_out_generator_is_abstained_on(tmp_path):
     data = tmp_path / "data"
-    write_demo_data(data, subsets=5, real_per_subset=30, generated_per_subset=30, unknown_per_subset=30, size=32)
+    write_demo_data(data, subsets=5, real_per_subset=30, generated_per_subset=50, unknown_per_subset=30, size=32)
     # Subset 5 is no candidate: its real images and labelled generated ones go; its generator's
     # outputs stay in generated_unknown/, where nothing can explain them.
     shutil.rmtree(data / "real/t5")

@@ -26,7 +26,7 @@ def test_schema_rows_order_labels_and_provenance(trained_run):
         assert group["embeddings"].shape == (len(split), 512) and group["embeddings"].dtype == np.float32
         assert [p.decode() for p in group["paths"]] == list(split.paths)
         assert group["labels"].tolist() == list(split.labels)
-    assert groups["generated"]["heldout"].sum() == 3 and not groups["real"]["heldout"].any()
+    assert groups["generated"]["heldout"].sum() == 6 and not groups["real"]["heldout"].any()
     assert attrs["checkpoint_sha256"] == sha256_of(RunFolder(run).checkpoint)
     assert attrs["image_size"] == 32 and attrs["weights_origin"] == "none"
     assert attrs["subsets"].tolist() == [1, 2, 3] and "torch" in attrs["versions"] and attrs["created"]
@@ -35,6 +35,31 @@ def test_schema_rows_order_labels_and_provenance(trained_run):
         dataset = handle["real/embeddings"]
         assert dataset.chunks is not None and dataset.maxshape == (None, 512)
         assert handle["real/paths"].dtype.metadata["vlen"] is str
+
+
+def test_embed_holds_out_the_images_its_checkpoint_held_out(tmp_path):
+    from tiny_data import make_data
+
+    from ganprov.features.train import TrainSettings, train
+
+    data = make_data(tmp_path / "data")  # 4 labelled generated images per subset: 1 held out as a fifth, 2 as half
+    run = tmp_path / "run"
+    train(TrainSettings(data=str(data), weights="none", epochs=1, batch_size=8, image_size=32, workers=0,
+                        train_on="real", min_heldout=0), run)
+    embed(data, run, batch_size=4, workers=0)
+    groups, _ = read(RunFolder(run).embeddings)
+    assert groups["generated"]["heldout"].sum() == 3
+
+
+def test_settings_saved_before_min_heldout_split_as_a_plain_fifth():
+    from dataclasses import asdict
+
+    from ganprov.core.settings import TrainSettings
+
+    saved = asdict(TrainSettings(data="DATA"))
+    assert saved.pop("min_heldout") == 20
+    assert TrainSettings.from_config(saved).min_heldout == 0
+    assert TrainSettings.from_config(saved | {"min_heldout": 7}).min_heldout == 7
 
 
 def test_embeddings_match_the_model_features(trained_run):

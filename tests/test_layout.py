@@ -35,16 +35,25 @@ def test_audit_regime_without_generated_validates_on_real(tmp_path):
     layout = discover(make_data(tmp_path, generated=None, per_subset=5))
     assert layout.regime == "audit" and "generated" not in layout.splits
     held = layout.heldout("real", seed=0)
-    assert held.sum() == 3  # one of five per subset
+    assert held.sum() == 6  # two of five per subset: half of a small subset
     assert not layout.heldout("unknown", seed=0).any()
 
 
-def test_challenge_regime_holds_out_a_fifth_of_generated_only(tmp_path):
+def test_challenge_regime_holds_out_generated_only(tmp_path):
     layout = discover(make_data(tmp_path, per_subset=10))
     assert not layout.heldout("real", seed=0).any()
     held = layout.heldout("generated", seed=0)
     labels = np.asarray(layout.splits["generated"].labels)
-    assert [held[labels == k].sum() for k in (1, 2, 3)] == [2, 2, 2]
+    assert [held[labels == k].sum() for k in (1, 2, 3)] == [5, 5, 5]
+
+
+def test_holdout_is_a_fifth_but_at_least_twenty_or_half():
+    sizes = {200: 40, 112: 22, 100: 20, 55: 20, 40: 20, 30: 15, 3: 1, 1: 0}
+    labels = np.repeat(np.arange(1, len(sizes) + 1), list(sizes))
+    held = stratified_holdout(labels, seed=0)
+    assert [int(held[labels == k].sum()) for k in range(1, len(sizes) + 1)] == list(sizes.values())
+    # a larger share extends the smaller one: the images held out from a fifth stay held out
+    assert not (stratified_holdout(labels, 0, at_least=0) & ~held).any()
 
 
 def test_holdout_is_seeded():

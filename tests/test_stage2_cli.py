@@ -85,7 +85,7 @@ def test_evaluate_with_truth_prints_the_heads_table_and_writes_figures(fitted_ru
     assert main(["evaluate", "--run", str(run.path), "--truth", str(write_truth(data, tmp_path / "truth.csv"))]) == 0
     out = capsys.readouterr().out
     for name in HEADS:
-        assert len([line for line in out.splitlines() if re.match(rf"{name}\s+\S+\s+validation\s+3\s", line)]) == 1
+        assert len([line for line in out.splitlines() if re.match(rf"{name}\s+\S+\s+validation\s+6\s", line)]) == 1
         assert len([line for line in out.splitlines() if re.match(rf"{name}\s+\S+\s+unknown\s+6\s", line)]) == 1
         for set_name in ("validation", "unknown"):
             assert (run.evaluation / f"confusion_{name}_{set_name}.png").read_bytes().startswith(PNG)
