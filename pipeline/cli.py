@@ -102,8 +102,9 @@ def decoding_workers(args) -> int:
 def train_settings(args) -> TrainSettings:
     return TrainSettings(data=args.data, weights=args.weights, train_on=args.train_on, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, image_size=args.image_size, seed=args.seed,
-                         min_heldout=args.min_heldout, device=args.device, workers=decoding_workers(args), amp=args.amp, strict=args.strict,
-                         augment=args.augment, window=args.window, slice_axis=args.slice_axis)
+                         min_heldout=args.min_heldout, device=args.device, workers=decoding_workers(args),
+                         amp=args.amp, strict=args.strict, augment=args.augment, window=args.window,
+                         slice_axis=args.slice_axis)
 
 
 def cmd_train(args) -> None:

@@ -64,7 +64,8 @@ def validation_section(file: EmbeddingsFile, head, head_name: str, results: list
     challenge = schema.regime(file.groups) == "challenge"
     heldout = file.validation_group
     if challenge:
-        intro = ("<p>Held-out generated images (a seeded fifth of each <code>generated/</code> folder, more of a small one: <code>--min-heldout</code>) stand in "
+        intro = ("<p>Held-out generated images (a seeded fifth of each <code>generated/</code> folder, more of a "
+                 "small one: <code>--min-heldout</code>) stand in "
                  f"for the unknown set: the <b>{esc(head_name)}</b> head's attributions of them are checked against "
                  "the folders they came from.</p>")
     else:
