@@ -286,8 +286,8 @@ def train_epochs(settings: TrainSettings, run: RunFolder, layout: Layout, state:
     images = len(train_set) * (settings.epochs - (state["meta"]["epoch"] if state else 0))
     if world.is_main:
         print(f"trained {len(train_set)} images × {settings.epochs} epochs on {device} × {world.size} in "
-              f"{elapsed:.1f} s ({images / max(elapsed, 1e-9):.0f} img/s); best val acc {meta['best_acc']:.4f} → "
-              f"{run.checkpoint}")
+              f"{elapsed:.1f} s ({images / max(elapsed, 1e-9):.0f} img/s); best val acc {meta['best_acc']:.4f} on "
+              f"{len(val_set)} held-out images → {run.checkpoint}")
     if bad:
         print(f"skipped {len(bad)} unreadable file(s), e.g. {next(iter(bad))}: {next(iter(bad.values()))}")
     return meta

@@ -83,6 +83,16 @@ def test_train_on_auto_without_generated_images_is_real(tmp_path):
     assert meta["settings"]["train_on"] == "real" and not (tmp_path / "run/candidates").exists()
 
 
+def test_the_summary_says_how_many_images_were_held_out(tmp_path, capsys):
+    audit = make_data(tmp_path / "data", per_subset=10, generated=None)
+    train(settings(audit), tmp_path / "half")  # 10 per subset, fewer than 2 × 20: half of each held out
+    out = capsys.readouterr().out
+    assert "trained 15 images" in out and "on 15 held-out images" in out
+    train(settings(audit, min_heldout=0), tmp_path / "fifth")  # a plain fifth: 2 per subset
+    out = capsys.readouterr().out
+    assert "trained 24 images" in out and "on 6 held-out images" in out
+
+
 def test_train_on_real_and_generated_needs_generated(tmp_path):
     from tiny_data import make_data
     data = make_data(tmp_path / "d", generated=None)
