@@ -4,7 +4,7 @@ each command in its own process, timed, with its peak resident memory.
 
 The file is written in the run-folder layout `embed` leaves (features/store.py), block by block, so writing
 it holds one block: half the rows are labelled real images (2 % held out), half the unknown set; rows as the
-bench makes them (pipeline/bench/synthetic.py: 512-d embeddings and 4,096 float16 noise residuals, one
+bench makes them (pipeline/bench/synthetic.py: 512-d embeddings and 4,096-value noise residuals, one
 cluster and one generator pattern per subset; real rows' residuals are noise alone, as real images carry no
 generator's print). No image, no network: only the heads are measured.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ganprov.core import residual_codec
 from ganprov.core.schema import EMBEDDING_DIM
 from ganprov.features import store
 from ganprov.features.image_list import ImageList
@@ -53,7 +54,7 @@ def write_file(out: Path, rows: int, residuals: bool) -> None:
                         0, 1, residual_rows.shape).astype(np.float16)
                 heldout = (np.arange(start, start + len(paths)) % 50 == 0) & (image_list.name == "real")
                 batch = {"embeddings": embeddings, "paths": list(paths), "labels": labels, "heldout": heldout,
-                         "residuals": residual_rows if residuals else np.zeros((len(paths), RESIDUAL_DIM), "float16")}
+                         **residual_codec.encode(residual_rows if residuals else np.zeros_like(residual_rows))}
                 store.add_batch(handle, image_list.name, batch, [])
                 print(f"\r{image_list.name}: {start + len(paths):,} rows", end="", flush=True)
             print()
@@ -86,7 +87,7 @@ def main():
         print(f"wrote {out} ({out.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - started:.0f} s")
     embeddings_gib = a.rows * EMBEDDING_DIM * 4 / 2**30
     print(f"{a.rows:,} rows: embeddings {embeddings_gib:.2f} GiB as float32, residuals "
-          f"{a.rows * RESIDUAL_DIM * 2 / 2**30:.2f} GiB as float16")
+          f"{a.rows * (RESIDUAL_DIM + 4) / 2**30:.2f} GiB as int8 with a scale per row")
     ganprov = [sys.executable, "-m", "ganprov.pipeline"]
     for head in a.heads:
         result = {"head": head, "rows": a.rows}

@@ -18,6 +18,7 @@ import torchvision
 from tqdm import tqdm
 
 from ganprov import __version__
+from ganprov.core import residual_codec
 from ganprov.core.atomic import write_csv
 from ganprov.core.digest import sha256_of
 from ganprov.core.disk import full_disk_said, require_space
@@ -38,7 +39,7 @@ from .residual import HIGH_PASS_SIGMA, RESIDUAL_DIM, WINDOW
 from .store import EmbeddingError, StaleEmbeddings
 from .train import pick_device
 
-ROW_BYTES = EMBEDDING_DIM * 4 + RESIDUAL_DIM * 2 + 256  # embedding, residual, path and flags of one image
+ROW_BYTES = EMBEDDING_DIM * 4 + RESIDUAL_DIM + 4 + 256  # embedding, residual and its scale, path and flags
 # Free space kept beyond the rows themselves (new chunks, metadata). HDF5 meeting a full disk can crash the
 # process (a segfault while freeing its objects) instead of raising, so space is checked before each write.
 SPACE_SLACK = 2 << 20
@@ -122,7 +123,7 @@ def write_list(model, handle, image_list: ImageList, dataset: ImageFiles, batch_
             if len(rows):
                 batch = {"embeddings": embeddings,
                          "paths": [image_list.paths[r] for r in rows.tolist()], "labels": labels.numpy(),
-                         "heldout": image_list.heldout[rows.numpy()], "residuals": images[1].numpy()}
+                         "heldout": image_list.heldout[rows.numpy()], **residual_codec.encode(images[1].numpy())}
             store.add_batch(handle, image_list.name, batch, [(image_list.paths[r], reason) for r, reason in failures])
             embedded += len(rows)
             skipped += len(failures)

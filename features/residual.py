@@ -5,7 +5,8 @@ upsampling layers, its learned biases), while anatomy lives mostly in the low fr
 Gaussian blur keeps the pattern and drops most of the anatomy; averaged over a generator's images it is that
 generator's fingerprint (Marra et al. 2019), and stage 2 groups images by it (models/generators.py). It is
 taken at the file's native resolution (resizing would smear the pattern), from a fixed central window so
-every image gives a vector of the same length, and stored as float16 (the pattern needs no more). No torch here.
+every image gives a vector of the same length, and stored as int8 with a scale per row (core/residual_codec.py:
+the pattern needs no more). No torch here.
 """
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ganprov.core.atomic import atomic_path
 from ganprov.core.errors import GanprovError
+from ganprov.core.residual_codec import SCALES
 from ganprov.core.schema import EMBEDDING_DIM, SAME_FILE_KEYS
 
 from . import distributed
@@ -30,7 +31,7 @@ from .image_list import ImageList
 from .residual import RESIDUAL_DIM
 
 CHUNK_ROWS = 256
-DATASETS = ("embeddings", "paths", "labels", "heldout", "residuals", "skipped_paths", "skipped_reasons")
+DATASETS = ("embeddings", "paths", "labels", "heldout", "residuals", SCALES, "skipped_paths", "skipped_reasons")
 COPY_ROWS = 4096  # rows copied from a shard at a time: memory stays flat whatever the shard's size
 # The decoding workers of a killed embed live on for up to ~5 s holding its file lock: a rerun typed at once
 # waits this long for the lock before saying the file is in use.
@@ -86,8 +87,10 @@ def start_file(handle: h5py.File, lists: list[ImageList], prov: dict, batch_size
         group.create_dataset("paths", (0,), strings, maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("labels", (0,), "int32", maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("heldout", (0,), "bool", maxshape=(None,), chunks=(CHUNK_ROWS,))
-        group.create_dataset("residuals", (0, RESIDUAL_DIM), "float16", maxshape=(None, RESIDUAL_DIM),
-                             chunks=(64, RESIDUAL_DIM))
+        residuals = group.create_dataset("residuals", (0, RESIDUAL_DIM), "int8", maxshape=(None, RESIDUAL_DIM),
+                                         chunks=(64, RESIDUAL_DIM))
+        residuals.attrs["decoding"] = f"row i is residuals[i] * {SCALES}[i] (core/residual_codec.py)"
+        group.create_dataset(SCALES, (0,), "float32", maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("skipped_paths", (0,), strings, maxshape=(None,), chunks=(64,))
         group.create_dataset("skipped_reasons", (0,), strings, maxshape=(None,), chunks=(64,))
         group.attrs.update(files_total=len(images.paths), files_sha256=images.files_sha256, files_done=0, rows=0)
@@ -143,12 +146,16 @@ def open_partial(partial: Path, lists: list[ImageList], prov: dict, batch_size: 
             if why:
                 handle.close()
                 raise StaleEmbeddings(f"{partial} was started with other inputs ({why}); delete it or pass --force")
+            if any(SCALES not in handle[images.name] for images in lists):
+                handle.close()
+                raise StaleEmbeddings(f"{partial} was started by an older ganprov (float16 residuals); "
+                                      "delete it or pass --force")
             batch = int(handle.attrs["batch_size"])
             for images in lists:  # cut back anything written after the last complete batch
                 group = handle[images.name]
                 rows, done = int(group.attrs["rows"]), int(group.attrs["files_done"])
-                for name, keep in (("embeddings", rows), ("paths", rows), ("labels", rows), ("heldout", rows), ("residuals", rows),
-                                   ("skipped_paths", done - rows), ("skipped_reasons", done - rows)):
+                for name in DATASETS:
+                    keep = done - rows if name.startswith("skipped") else rows
                     # Grow by a batch, then cut: HDF5 refills the cut part of the last chunk. A kill mid-flush
                     # can leave string references there, past the saved extent, to heap objects never
                     # written; writing over them fails with "bad heap index".

@@ -11,6 +11,7 @@ import numpy as np
 
 from ganprov.core import schema
 from ganprov.core.errors import GanprovError
+from ganprov.core.residual_codec import StoredResiduals
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class EmbeddingsFile:
             return len(handle[group]["paths"]) if group in handle else 0
 
     def read(self, group: str, residuals: bool = True) -> Embeddings:
-        """One group; without `residuals` its noise residuals (8 KB a row, 16 times the embedding) stay on
+        """One group; without `residuals` its noise residuals (4 KB a row on disk, 8 in memory) stay on
         disk and the rows get none (0 columns): for heads that do not use them."""
         return self.select([group], lambda heldout: np.ones(len(heldout), dtype=bool), residuals)
 
@@ -99,15 +100,15 @@ class EmbeddingsFile:
         are the anatomy's share of a residual (models/generators.py takes it out before grouping)."""
         group = schema.resized("real") if schema.resized("real") in self.groups else "real"
         with h5py.File(self.path, "r") as handle:
-            residuals = handle[group]["residuals"]
+            residuals = StoredResiduals(handle[group])
             return residuals[::max(1, -(-len(residuals) // rows))]
 
     @contextmanager
-    def residuals_on_disk(self, group: str) -> Iterator[h5py.Dataset]:
-        """The group's noise residuals as an h5py dataset: read only where sliced, so a head can go through a
-        million of them (8 GB as float16) a block at a time (models/generators.py)."""
+    def residuals_on_disk(self, group: str) -> Iterator[StoredResiduals]:
+        """The group's noise residuals, read only where sliced, so a head can go through a million of them
+        (4 GB on disk) a block at a time (models/generators.py)."""
         with h5py.File(self.path, "r") as handle:
-            yield handle[group]["residuals"]
+            yield StoredResiduals(handle[group])
 
     def with_twins(self, groups: list[str]) -> list[str]:
         return [name for group in groups for name in (group, schema.resized(group)) if name in self.groups]
@@ -144,7 +145,7 @@ def read_block(group: h5py.Group, block: slice, residuals: bool) -> Embeddings:
     embeddings = group["embeddings"][block]
     return Embeddings(embeddings, [p.decode() for p in group["paths"][block]], group["labels"][block],
                       group["heldout"][block],
-                      group["residuals"][block] if residuals else np.empty((len(embeddings), 0), np.float16))
+                      StoredResiduals(group)[block] if residuals else np.empty((len(embeddings), 0), np.float16))
 
 
 def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:

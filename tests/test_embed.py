@@ -11,7 +11,7 @@ from ganprov.features.embed import EmbeddingError, embed
 
 def read(path):
     with h5py.File(path, "r") as handle:
-        return {name: {key: handle[name][key][:] for key in ("embeddings", "paths", "labels", "heldout", "residuals")}
+        return {name: {key: handle[name][key][:] for key in ("embeddings", "paths", "labels", "heldout", "residuals", "residual_scales")}
                 for name in handle}, dict(handle.attrs)
 
 
@@ -84,11 +84,11 @@ def test_rerun_on_a_finished_file_does_nothing(trained_run, capsys):
     assert summary["embedded"] == 0 and "nothing to do" in capsys.readouterr().out
 
 
-APPENDS_PER_BATCH = 5  # embeddings, paths, labels, heldout, residuals
+APPENDS_PER_BATCH = 6  # embeddings, paths, labels, heldout, residuals, residual_scales
 
 
 # Die mid-batch, in a later batch, in another split (real holds 12 files: three batches of four).
-@pytest.mark.parametrize("fail_at", [2, 7, 17])
+@pytest.mark.parametrize("fail_at", [2, 8, 20])
 def test_interrupted_run_resumes_to_the_same_file(trained_run, tmp_path, monkeypatch, fail_at):
     import shutil
     data, run = trained_run

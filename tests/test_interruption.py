@@ -31,7 +31,7 @@ from tiny_data import make_data
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRESS = re.compile(r"embed (\w+):\s*\d+%\|[^|\r\n]*\|\s*(\d+)/(\d+)")
-MAIN = ("embeddings", "paths", "labels", "heldout", "residuals")
+MAIN = ("embeddings", "paths", "labels", "heldout", "residuals", "residual_scales")
 SKIPPED = ("skipped_paths", "skipped_reasons")
 ORDER = ("real", "generated", "unknown")  # the order embed works through the splits
 TIMEOUT = 180  # seconds for any one step: a hang fails, it does not block the suite

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
+from ganprov.core import residual_codec
 from ganprov.features import store
 from ganprov.features.image_list import ImageList
 from ganprov.features.residual import RESIDUAL_DIM
@@ -37,7 +38,7 @@ def write_batch(partial: Path, start: int, failed: int | None = None) -> None:
     add_batch(handle, "real", {"embeddings": np.full((len(rows), 512), start, np.float32),
                                "paths": [paths[r] for r in rows], "labels": np.ones(len(rows), np.int32),
                                "heldout": np.zeros(len(rows), bool),
-                               "residuals": np.full((len(rows), RESIDUAL_DIM), start, np.float16)},
+                               **residual_codec.encode(np.full((len(rows), RESIDUAL_DIM), start))},
               [] if failed is None else [(paths[failed], "BadImage: broken")])
     handle.close()
 
