@@ -129,7 +129,7 @@ class EmbeddingsFile:
                     chosen = mask[block]
                     if not chosen.any():
                         continue
-                    part, end = read_block(handle[group], block, residuals).rows(chosen), at + int(chosen.sum())
+                    part, end = read_block(handle[group], block, residuals, chosen), at + int(chosen.sum())
                     out.paths.extend(part.paths)
                     for name in ("embeddings", "labels", "heldout", "residuals"):
                         getattr(out, name)[at:end] = getattr(part, name)
@@ -140,12 +140,15 @@ class EmbeddingsFile:
 READ_ROWS = 16384  # rows read at a time: 32 MiB of embeddings and 128 MiB of residuals
 
 
-def read_block(group: h5py.Group, block: slice, residuals: bool) -> Embeddings:
-    """The rows `block` of one group; without `residuals`, none of them (0 columns, nothing read)."""
-    embeddings = group["embeddings"][block]
-    return Embeddings(embeddings, [p.decode() for p in group["paths"][block]], group["labels"][block],
-                      group["heldout"][block],
-                      StoredResiduals(group)[block] if residuals else np.empty((len(embeddings), 0), np.float16))
+def read_block(group: h5py.Group, block: slice, residuals: bool, chosen: np.ndarray | None = None) -> Embeddings:
+    """The rows `block` of one group, or those of them `chosen` (a mask); without `residuals`, none of their
+    residuals (0 columns, nothing read). Residuals as float16, converted from the decoded rows kept only."""
+    keep = slice(None) if chosen is None else chosen
+    embeddings = group["embeddings"][block][keep]
+    kept = (StoredResiduals(group)[block][keep].astype(np.float16, copy=False) if residuals
+            else np.empty((len(embeddings), 0), np.float16))
+    return Embeddings(embeddings, [p.decode() for p in group["paths"][block][keep]], group["labels"][block][keep],
+                      group["heldout"][block][keep], kept)
 
 
 def inputs_for(head, embeddings: np.ndarray, residuals: np.ndarray) -> np.ndarray:
