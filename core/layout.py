@@ -67,17 +67,17 @@ class Layout:
         """Where held-out images for validation come from: the generators' output when we have it."""
         return schema.validation_group(self.splits)
 
-    def heldout(self, split: str, seed: int, at_least: int = MIN_HELDOUT) -> np.ndarray:
+    def heldout(self, split: str, seed: int, at_least: int) -> np.ndarray:
         """Rows of `split` that no training or fitting may see: a seeded, per-subset fifth of the
-        validation split (more for small subsets: `stratified_holdout`); nothing elsewhere."""
+        validation split (more for small subsets: `stratified_holdout`); nothing elsewhere. `at_least` has no
+        default: a run's split must come from its own settings (runs saved before MIN_HELDOUT used 0)."""
         labels = np.asarray(self.splits[split].labels)
         if split != self.validation_split:
             return np.zeros(len(labels), dtype=bool)
-        return stratified_holdout(labels, seed, at_least=at_least)
+        return stratified_holdout(labels, seed, at_least)
 
 
-def stratified_holdout(labels: np.ndarray, seed: int, fraction: float = HOLDOUT_FRACTION,
-                       at_least: int = MIN_HELDOUT) -> np.ndarray:
+def stratified_holdout(labels: np.ndarray, seed: int, at_least: int, fraction: float = HOLDOUT_FRACTION) -> np.ndarray:
     """A seeded `fraction` of each label's rows, but at least `at_least` of them, or half where a label has
     fewer than twice as many (at least one when a label has two or more)."""
     rng = np.random.default_rng(seed)

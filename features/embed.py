@@ -22,7 +22,7 @@ from ganprov.core import residual_codec
 from ganprov.core.atomic import write_csv
 from ganprov.core.digest import sha256_of
 from ganprov.core.disk import full_disk_said, require_space
-from ganprov.core.layout import MIN_HELDOUT, discover, refuse_run_inside
+from ganprov.core.layout import discover, refuse_run_inside
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.schema import EMBEDDING_DIM
 from ganprov.core.settings import TrainSettings
@@ -191,10 +191,10 @@ def embed_paths(model, image_size: int, root: Path, lists: list[ImageList], out:
         return reuse_or_embed()
 
 
-def layout_lists(data: str | os.PathLike, seed: int, subsets=None, slice_axis: int = 2,
-                 min_heldout: int = MIN_HELDOUT) -> tuple[Path, list[ImageList]]:
-    """The data folder's root and its splits as image lists; refused when its subsets are not `subsets` (the
-    checkpoint's), whose labels the heads would not know."""
+def layout_lists(data: str | os.PathLike, seed: int, min_heldout: int, subsets=None,
+                 slice_axis: int = 2) -> tuple[Path, list[ImageList]]:
+    """The data folder's root and its splits as image lists, held out as the run's `seed` and `min_heldout`
+    say; refused when its subsets are not `subsets` (the checkpoint's), whose labels the heads would not know."""
     layout = discover(data, slice_axis)
     if subsets is not None and list(layout.subsets) != [int(s) for s in subsets]:
         raise EmbeddingError(f"{layout.root} holds subsets {list(layout.subsets)}, but the checkpoint was trained on "
@@ -222,7 +222,7 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
     model, meta = load_model(run.checkpoint)
     reading = Reading.of(meta["settings"])  # DICOM and NIfTI read as in training
     settings = TrainSettings.from_config(meta["settings"])  # the checkpoint's: its images held out again
-    root, lists = layout_lists(data, settings.seed, meta["subsets"], settings.slice_axis, settings.min_heldout)
+    root, lists = layout_lists(data, settings.seed, settings.min_heldout, meta["subsets"], settings.slice_axis)
     # Where the images are, for the report's thumbnails; not part of the cache key (moved data is the same data).
     prov = provenance(run.checkpoint, meta) | {"data_root": str(root.resolve())}
     world = distributed.world()

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 from tiny_data import make_data
 
+from ganprov.core.layout import MIN_HELDOUT
 from ganprov.features.embed import embed, layout_lists
 from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.persistence import load_head
@@ -19,11 +20,11 @@ def resize_folder(folder, size):
 
 def test_labelled_lists_get_a_twin_only_when_the_unknown_images_are_another_size(tmp_path):
     same = make_data(tmp_path / "same", size=32)
-    assert [i.name for i in layout_lists(same, seed=0)[1]] == ["real", "generated", "unknown"]
+    assert [i.name for i in layout_lists(same, seed=0, min_heldout=MIN_HELDOUT)[1]] == ["real", "generated", "unknown"]
 
     smaller = make_data(tmp_path / "smaller", size=32)
     resize_folder(smaller / "generated_unknown", 16)
-    lists = {i.name: i for i in layout_lists(smaller, seed=0)[1]}
+    lists = {i.name: i for i in layout_lists(smaller, seed=0, min_heldout=MIN_HELDOUT)[1]}
     assert set(lists) == {"real", "generated", "unknown", "real_resized", "generated_resized"}
     for name in ("real", "generated"):
         twin = lists[f"{name}_resized"]
@@ -34,7 +35,7 @@ def test_labelled_lists_get_a_twin_only_when_the_unknown_images_are_another_size
 
     audit = make_data(tmp_path / "audit", size=32, generated=None)
     resize_folder(audit / "generated_unknown", 64)
-    twins = [i for i in layout_lists(audit, seed=0)[1] if i.through is not None]
+    twins = [i for i in layout_lists(audit, seed=0, min_heldout=MIN_HELDOUT)[1] if i.through is not None]
     assert [(i.name, i.through, i.resized_from) for i in twins] == [("real_resized", (64, 64), (32, 32))]
 
 

@@ -155,7 +155,7 @@ def test_torchrun_embed_equals_one_process_and_resumes_per_shard(trained_run, tm
     # Rank 1's shard finished before an interruption: the rerun embeds rank 0's share only.
     out = runs["resumed"] / "embeddings.h5"
     model, meta = load_model(runs["resumed"] / "checkpoint.pt")
-    root, lists = layout_lists(data, int(meta["settings"]["seed"]))
+    root, lists = layout_lists(data, int(meta["settings"]["seed"]), int(meta["settings"]["min_heldout"]))
     rank1 = distributed.World(1, 2)
     write_embeddings(model, root, [images.share(rank1, 4) for images in lists], shard_path(out, rank1),
                      provenance(runs["resumed"] / "checkpoint.pt", meta), int(meta["image_size"]), batch_size=4,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from tiny_data import make_data
 
-from ganprov.core.layout import LayoutError, discover, refuse_run_inside, stratified_holdout
+from ganprov.core.layout import MIN_HELDOUT, LayoutError, discover, refuse_run_inside, stratified_holdout
 from ganprov.pipeline.cli import main
 
 
@@ -34,15 +34,15 @@ def test_paths_are_relative_sorted_and_unknown_is_labelled_zero(data):
 def test_audit_regime_without_generated_validates_on_real(tmp_path):
     layout = discover(make_data(tmp_path, generated=None, per_subset=5))
     assert layout.regime == "audit" and "generated" not in layout.splits
-    held = layout.heldout("real", seed=0)
+    held = layout.heldout("real", seed=0, at_least=MIN_HELDOUT)
     assert held.sum() == 6  # two of five per subset: half of a small subset
-    assert not layout.heldout("unknown", seed=0).any()
+    assert not layout.heldout("unknown", seed=0, at_least=MIN_HELDOUT).any()
 
 
 def test_challenge_regime_holds_out_generated_only(tmp_path):
     layout = discover(make_data(tmp_path, per_subset=10))
-    assert not layout.heldout("real", seed=0).any()
-    held = layout.heldout("generated", seed=0)
+    assert not layout.heldout("real", seed=0, at_least=MIN_HELDOUT).any()
+    held = layout.heldout("generated", seed=0, at_least=MIN_HELDOUT)
     labels = np.asarray(layout.splits["generated"].labels)
     assert [held[labels == k].sum() for k in (1, 2, 3)] == [5, 5, 5]
 
@@ -50,7 +50,7 @@ def test_challenge_regime_holds_out_generated_only(tmp_path):
 def test_holdout_is_a_fifth_but_at_least_twenty_or_half():
     sizes = {200: 40, 112: 22, 100: 20, 55: 20, 40: 20, 30: 15, 3: 1, 1: 0}
     labels = np.repeat(np.arange(1, len(sizes) + 1), list(sizes))
-    held = stratified_holdout(labels, seed=0)
+    held = stratified_holdout(labels, seed=0, at_least=MIN_HELDOUT)
     assert [int(held[labels == k].sum()) for k in range(1, len(sizes) + 1)] == list(sizes.values())
     # a larger share extends the smaller one: the images held out from a fifth stay held out
     assert not (stratified_holdout(labels, 0, at_least=0) & ~held).any()
@@ -58,8 +58,8 @@ def test_holdout_is_a_fifth_but_at_least_twenty_or_half():
 
 def test_holdout_is_seeded():
     labels = np.repeat([1, 2, 3], 20)
-    assert (stratified_holdout(labels, 1) == stratified_holdout(labels, 1)).all()
-    assert (stratified_holdout(labels, 1) != stratified_holdout(labels, 2)).any()
+    assert (stratified_holdout(labels, 1, MIN_HELDOUT) == stratified_holdout(labels, 1, MIN_HELDOUT)).all()
+    assert (stratified_holdout(labels, 1, MIN_HELDOUT) != stratified_holdout(labels, 2, MIN_HELDOUT)).any()
 
 
 def test_hidden_files_other_extensions_and_nested_folders(data):
