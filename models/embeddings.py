@@ -137,7 +137,7 @@ class EmbeddingsFile:
         return out
 
 
-READ_ROWS = 16384  # rows read at a time: 32 MiB of embeddings and 128 MiB of residuals
+READ_ROWS = 16384  # rows read at a time: 32 MiB of embeddings, 64 MiB of stored residuals (256 MiB decoded)
 
 
 def read_block(group: h5py.Group, block: slice, residuals: bool, chosen: np.ndarray | None = None) -> Embeddings:
