@@ -94,6 +94,13 @@ class EmbeddingsFile:
         resized twins, as in `training`)."""
         return self.select(self.with_twins([self.validation_group]), np.asarray, residuals)
 
+    def head_validation(self, uses_residuals: bool) -> Embeddings:
+        """Held-out rows as a head is validated on them: with noise residuals only for a head that reads them,
+        and only where the rows are generated images (challenge regime). Real images carry no generator's
+        print, so grouping held-out real rows would judge groups of nothing; a grouping head attributes them
+        one by one instead, which measures the content votes its groups are attributed by."""
+        return self.validation(uses_residuals and self.validation_group != "real")
+
     def real_residuals(self, rows: int = 2000) -> np.ndarray:
         """Noise residuals of up to `rows` real images, evenly spread over the group, as the unknown images
         look: from the resized twin where embed wrote one. Real images carry no generator's print, so these

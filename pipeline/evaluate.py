@@ -44,7 +44,7 @@ def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list
     results = []
     for name in names:
         fitted, sidecar = load_run_head(run, name, file)
-        validation = file.validation(residuals=fitted.uses_residuals)
+        validation = file.head_validation(fitted.uses_residuals)
         labels, proba = fitted.attribute(validation.inputs_for(fitted))
         sets = [("validation", validation.labels, labels, proba.max(axis=1), {})]
         if truth:

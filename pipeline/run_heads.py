@@ -43,9 +43,9 @@ def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = Non
     """Fit head `name` on RUN/embeddings.h5, choose the training rows, save it; return its sidecar info."""
     run = RunFolder(run_dir)
     file = EmbeddingsFile(run.embeddings)
-    # Residuals (8 KB a row) of held-out rows only, for a head that checks its grouping on them (fingerprint);
+    # Residuals of held-out generated rows only, for a head that checks its grouping on them (fingerprint);
     # else they stay on disk.
-    validation = file.validation(make_head(name, **(params or {})).uses_residuals)
+    validation = file.head_validation(make_head(name, **(params or {})).uses_residuals)
     started = time.perf_counter()
     results = {}
     for choice in fit_on_choices(file, fit_on):

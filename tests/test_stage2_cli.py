@@ -257,6 +257,11 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path):
     assert [name for name, _ in rows] == unknown_names(data) and {int(label) for _, label in rows} <= {0, *SUBSETS}
     results = json.loads((run.evaluation / "metrics.json").read_text())
     assert {r["set"] for r in results} == {"validation"} and {r["fit_on"] for r in results} == {"real"}
+    # Held-out real images carry no generator's print: the default head is validated image by image, by the
+    # votes of its content head (logreg), not on groups of nothing.
+    by_head = {r["head"]: r for r in results}
+    assert by_head["fingerprint"]["undetermined"] == 0
+    assert by_head["fingerprint"]["accuracy"] == by_head["logreg"]["accuracy"]
     page = run.report.read_text()
     assert "<b>audit</b>" in page and "<h2>Generators in the unknown set</h2>" in page
     verdicts = json.loads((run.predictions / "fingerprint.groups.json").read_text())
