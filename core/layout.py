@@ -238,6 +238,10 @@ def read_layout(root: Path, slice_axis: int = 2) -> Layout:
             raise LayoutError(f"{root}/generated names subsets {extra} that real/ does not have")
         if len(generated):
             splits["generated"] = generated
+            uncovered = sorted(set(subsets) - set(generated.labels))
+            if uncovered:
+                warn(f"{root}/generated has no images of subset(s) {uncovered}: validation measures the other "
+                     "subsets only, and heads are not fitted on generated images alone")
     if "unknown" in present:
         paths = tuple(list_images(root / FOLDERS["unknown"], root, slice_axis))
         if paths:  # an empty generated_unknown/ is as if absent: nothing to attribute

@@ -45,7 +45,7 @@ class EmbeddingsFile:
             raise GanprovError(f"no embeddings at {self.path}: run `ganprov embed` first")
         try:
             with h5py.File(self.path, "r") as handle:
-                self.groups = tuple(handle)
+                self.groups = tuple(g for g in handle if len(handle[g]["paths"]))  # an empty group is absent
                 self.provenance = {key: as_python(value) for key, value in handle.attrs.items()}
                 twins = [handle[g].attrs for g in self.groups if "through" in handle[g].attrs]
                 # The size labelled images were also resized to (features/channel.py), and from; None: no twins.
@@ -62,6 +62,11 @@ class EmbeddingsFile:
     def validation_group(self) -> str:
         """Labelled generated images when there are any (challenge regime), else real (audit regime)."""
         return schema.validation_group(self.groups)
+
+    def labels(self, group: str) -> np.ndarray:
+        """The subset labels of `group`'s rows, read without their embeddings."""
+        with h5py.File(self.path, "r") as handle:
+            return handle[group]["labels"][...]
 
     def count(self, group: str) -> int:
         """Rows of `group`; 0 where the file has none."""

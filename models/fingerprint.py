@@ -128,7 +128,7 @@ class FingerprintHead(EmbeddingHead):
         if content_residuals is not None and self.content_components:
             self.content_directions_ = content_directions(content_residuals, self.content_components, self.seed)
         self.grouping_homogeneity_ = None
-        if (generated_val and X_val is not None and X_val.shape[1] > self.n_embedding
+        if (generated_val and X_val is not None and len(X_val) and X_val.shape[1] > self.n_embedding
                 and min(np.unique(y_val, return_counts=True)[1]) >= CHECK_ROWS):
             self.grouping_homogeneity_ = float(homogeneity_score(y_val, self.groups(X_val)))
         return self

@@ -45,8 +45,10 @@ def evaluate(run_dir, head: str | None = None, truth: str | None = None) -> list
     for name in names:
         fitted, sidecar = load_run_head(run, name, file)
         validation = file.head_validation(fitted.uses_residuals)
-        labels, proba = fitted.attribute(validation.inputs_for(fitted))
-        sets = [("validation", validation.labels, labels, proba.max(axis=1), {})]
+        sets = []
+        if len(validation.labels):  # none where every subset has a single labelled image to hold out
+            labels, proba = fitted.attribute(validation.inputs_for(fitted))
+            sets.append(("validation", validation.labels, labels, proba.max(axis=1), {}))
         if truth:
             unknown = attribute(run, name, file)
             truth_of = read_truth(truth, unknown.names, file.subsets)

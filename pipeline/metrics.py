@@ -42,7 +42,8 @@ def attribution_metrics(truth, predicted, subsets: list[int], confidence=None) -
     """All figures for one head on one labelled set; JSON-ready. With `confidence` (one per image), also the
     expected calibration error and the reliability table (see `calibration`)."""
     truth, predicted = np.asarray(truth), np.asarray(predicted)
-    labels = list(subsets) + sorted(set(predicted.tolist()) - set(subsets))  # e.g. 0 when abstaining
+    # Beyond the subsets, 0 where a head abstains or a truth file says "from no candidate": every image counted.
+    labels = list(subsets) + sorted(set(predicted.tolist() + truth.tolist()) - set(subsets))
     matrix = confusion_matrix(truth, predicted, labels=labels)
     kwargs = dict(labels=list(subsets), zero_division=0)
     precision, recall, f1, _ = precision_recall_fscore_support(truth, predicted, average="weighted", **kwargs)

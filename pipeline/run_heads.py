@@ -31,12 +31,19 @@ def fitted_heads(run: RunFolder) -> list[str]:
 
 
 def fit_on_choices(file: EmbeddingsFile, fit_on: str) -> list[str]:
-    """`auto` tries every labelled selection the file holds and keeps the best on validation rows."""
+    """`auto` tries every labelled selection the file holds and keeps the best on validation rows; generated
+    images alone only where they cover every subset (a head fitted on them could never name the others)."""
+    if fit_on != "auto" and fit_on not in FIT_ON:
+        raise HeadError(f"--fit-on must be auto or one of {', '.join(FIT_ON)}, not {fit_on!r}")
+    missing = sorted(set(file.subsets) - set(file.labels("generated").tolist())) if "generated" in file.groups else []
+    if fit_on == "generated" and missing:
+        raise HeadError(f"--fit-on generated: generated/ has no images of subset(s) {missing}, which a head fitted "
+                        "on it could never name; use --fit-on both or real")
     if fit_on != "auto":
-        if fit_on not in FIT_ON:
-            raise HeadError(f"--fit-on must be auto or one of {', '.join(FIT_ON)}, not {fit_on!r}")
         return [fit_on]
-    return ["generated", "both", "real"] if "generated" in file.groups else ["real"]
+    if "generated" not in file.groups:
+        return ["real"]
+    return ["both", "real"] if missing else ["generated", "both", "real"]
 
 
 def fit_head(run_dir, name: str, fit_on: str = "auto", params: dict | None = None) -> dict:

@@ -63,6 +63,16 @@ def test_abstaining_counts_as_wrong_but_is_no_subset():
     assert result["specificity_macro"] == pytest.approx(np.mean(specificity))  # over subsets, not "abstain"
 
 
+def test_images_from_no_candidate_stay_in_the_matrix_when_no_image_is_called_undetermined():
+    truth, predicted = [2, 2, 5, 5, 0, 0], [2, 2, 5, 5, 2, 2]  # a truth file's 0: a generator of no candidate
+    result = attribution_metrics(truth, predicted, [2, 5])
+    assert result["confusion_labels"] == [2, 5, 0]
+    assert result["confusion"] == [[2, 0, 0], [0, 2, 0], [2, 0, 0]]
+    # 2: FP = 2 (the two from no candidate), TN = 6 - 2 - 2 = 2;  5: FP = 0, TN = 4
+    assert [row["specificity"] for row in result["per_subset"]] == pytest.approx([2 / 4, 1.0])
+    assert result["wrong"] == pytest.approx(2 / 6) and result["accuracy"] == pytest.approx(4 / 6)
+
+
 def test_perfect_and_never_predicted_subsets():
     perfect = attribution_metrics(TRUTH, TRUTH, SUBSETS)
     assert all(perfect[key] == 1.0 for key in ("accuracy", "precision_weighted", "recall_weighted",

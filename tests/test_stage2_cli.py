@@ -459,3 +459,45 @@ def test_report_reads_its_csvs_as_utf8_whatever_the_locale(run_copy, ascii_local
         handle.write("tête.png,0.1,0.2,0.7,3,0.700000\n")
     assert main(["report", "--run", str(run.path), "--head", "logreg"]) == 0
     assert run.report.is_file()
+
+
+def test_generated_images_of_some_subsets_only_are_never_the_heads_only_training_rows(tmp_path, capsys):
+    data = make_data(tmp_path / "data", **SMALL)
+    shutil.rmtree(data / "generated" / "gen_t3")
+    run = RunFolder(tmp_path / "run")
+    assert main(["train", "--data", str(data), "--run", str(run.path), *TINY]) == 0
+    assert "generated has no images of subset(s) [3]" in capsys.readouterr().err
+    assert main(["embed", "--data", str(data), "--run", str(run.path), "--workers", "0"]) == 0
+    for head in ("logreg", "fingerprint"):  # fitted on generated images alone, neither could ever name subset 3
+        assert main(["fit", "--run", str(run.path), "--head", head]) == 0
+        info = json.loads((run.heads / f"{head}.json").read_text())["info"]
+        assert info["fit_on"] in ("both", "real") and "generated" not in info["validation_accuracy"]
+    capsys.readouterr()
+    assert main(["fit", "--run", str(run.path), "--head", "logreg", "--fit-on", "generated"]) == 2
+    assert "no images of subset(s) [3]" in capsys.readouterr().err
+
+
+def test_nothing_held_out_when_each_subset_has_one_generated_image(tmp_path, capsys):
+    data = make_data(tmp_path / "data", per_subset=3, unknown=6)
+    for folder in (data / "generated").iterdir():
+        for image in sorted(folder.iterdir())[1:]:
+            image.unlink()
+    run = RunFolder(tmp_path / "run")
+    assert main(["train", "--data", str(data), "--run", str(run.path), *TINY]) == 0
+    assert main(["embed", "--data", str(data), "--run", str(run.path), "--workers", "0"]) == 0
+    assert len(EmbeddingsFile(run.embeddings).validation().labels) == 0
+    for command in (["fit", "--head", "all"], ["predict", "--head", "all"], ["evaluate"], ["report"]):
+        assert main([command[0], "--run", str(run.path), *command[1:]]) == 0, command
+    assert json.loads(run.metrics.read_text()) == []  # no validation rows to score, no truth given
+
+
+def test_a_labelled_folder_with_no_readable_image_is_as_if_absent(tmp_path):
+    data = make_data(tmp_path / "data", per_subset=3, unknown=6)
+    for image in (data / "generated").rglob("*.png"):
+        image.write_bytes(b"not an image")
+    run = RunFolder(tmp_path / "run")
+    assert main(["train", "--data", str(data), "--run", str(run.path), *TINY]) == 0
+    assert main(["embed", "--data", str(data), "--run", str(run.path), "--workers", "0"]) == 0
+    assert "generated" not in EmbeddingsFile(run.embeddings).groups
+    assert main(["fit", "--run", str(run.path), "--head", "all"]) == 0
+    assert {json.loads((run.heads / f"{h}.json").read_text())["info"]["fit_on"] for h in HEADS} == {"real"}
