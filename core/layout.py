@@ -123,7 +123,10 @@ def utf8_path(path: str) -> str:
 def list_images(folder: Path, root: Path, slice_axis: int = 2) -> list[str]:
     """Images below `folder`, nested folders included, hidden files skipped, sorted: one per ordinary file,
     one per frame or slice of a DICOM or NIfTI file (core/volumes.py)."""
-    return sorted(image_files(folder, root, slice_axis), key=volumes.item_order)
+    try:
+        return sorted(image_files(folder, root, slice_axis), key=volumes.item_order)
+    except OSError as error:  # a folder inside that cannot be listed (permissions, I/O errors)
+        raise LayoutError(f"cannot read {error.filename or folder}: {error.strerror or error}") from None
 
 
 def is_image_name(name: str) -> bool:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from ganprov.core import schema
 from ganprov.core.atomic import write_text
+from ganprov.core.errors import GanprovError
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
 from ganprov.models import HeadError
@@ -94,7 +95,10 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
                      "set (no readable image in <code>generated_unknown/</code>, or <code>ganprov predict</code> "
                      "not run yet).</p>")
     metrics = run.metrics
-    results = json.loads(metrics.read_text()) if metrics.is_file() else []
+    try:
+        results = json.loads(metrics.read_text()) if metrics.is_file() else []
+    except (OSError, ValueError) as error:
+        raise GanprovError(f"{metrics} cannot be read ({error}); run `ganprov evaluate` again to redo it") from None
     parts.append(validation_section(file, head, default_head, results))
     if results:
         parts.append("<h2>Heads</h2><p class=small>validation = held-out labelled images no training or fitting "

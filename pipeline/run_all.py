@@ -75,7 +75,9 @@ def stage2(run: RunFolder, params: dict, force: bool, truth: str | None) -> tupl
             shutil.copyfile(run.prediction(chosen), temporary)
         print(f"submission ({chosen}) → {run.submission}")
     else:  # the heads are still fitted and evaluated on the held-out images
-        print("nothing to attribute: no readable image in generated_unknown/, so no predictions and no submission")
+        print("nothing to attribute: no readable image in generated_unknown/, so no predictions and no submission"
+              + (f"; {truth} not compared" if truth else ""))
+        truth = None
     return chosen, evaluate(run.path, truth=truth)
 
 

@@ -28,6 +28,8 @@ def read_labels(path: str | Path) -> dict[str, int]:
             numbered = [(i, row) for i, row in enumerate(csv.reader(handle), 1) if row]
     except (UnicodeDecodeError, csv.Error) as error:
         raise TruthError(f"{path} is not a UTF-8 CSV file: {error}") from None
+    except OSError as error:  # unreadable: permissions, a folder, a vanished mount
+        raise TruthError(f"{path} cannot be read: {error.strerror or error}") from None
     malformed = [f"line {i}: {row}" for i, row in numbered
                  if len(row) != 2 or not (row[1].strip().isascii() and row[1].strip().isdigit())]
     if malformed:

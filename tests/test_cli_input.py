@@ -229,6 +229,11 @@ def test_an_empty_generated_unknown_runs_everything_else_and_says_there_is_nothi
     assert "nothing to attribute" in capsys.readouterr().out and not run.submission.exists()
     assert main(["predict", "--run", str(run.path), "--head", "logreg"]) == 2
     assert "nothing to attribute" in one_line_error(capsys)
+    truth = tmp_path / "truth.csv"  # a truth file has nothing to be compared with: said, not an error
+    truth.write_text("")
+    assert main(["run", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real",
+                 "--truth", str(truth)]) == 0
+    assert f"{truth} not compared" in capsys.readouterr().out and run.report.is_file()
 
 
 def test_version(capsys):

@@ -1,8 +1,11 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from tiny_data import make_data
 
-from ganprov.core.layout import MIN_HELDOUT, LayoutError, discover, refuse_run_inside, stratified_holdout
+from ganprov.core.layout import MIN_HELDOUT, LayoutError, discover, list_images, refuse_run_inside, stratified_holdout
 from ganprov.pipeline.cli import main
 
 
@@ -171,3 +174,14 @@ def test_an_empty_generated_unknown_is_as_if_absent(data):
     for path in (data / "generated_unknown").iterdir():
         path.unlink()
     assert "unknown" not in discover(data).splits
+
+
+def test_a_folder_of_a_scored_batch_that_cannot_be_listed_is_one_line(tmp_path, monkeypatch):
+    """As `score --images` lists a batch: a folder inside it that cannot be read names itself."""
+    batch = tmp_path / "batch"
+    (batch / "inner").mkdir(parents=True)
+    original = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": (_ for _ in ()).throw(PermissionError(
+        13, "Permission denied", str(path))) if Path(path) == batch / "inner" else original(path))
+    with pytest.raises(LayoutError, match=f"^cannot read {batch / 'inner'}: Permission denied$"):
+        list_images(batch, batch)

@@ -207,3 +207,12 @@ def test_predict_says_so_too(run_copy, monkeypatch, capsys):
         found.names, found.proba, found.labels, found.groups, [verdicts[0], replace(verdicts[1], subset=0)]))
     predict.predict(run.path, "fingerprint")
     assert "several groups" not in capsys.readouterr().out
+
+
+def test_a_damaged_metrics_file_is_one_line(run_copy, capsys):
+    _, run = run_copy
+    run.metrics.parent.mkdir(parents=True, exist_ok=True)
+    run.metrics.write_text('[{"head": "logreg", ')  # cut short, as by a full disk
+    assert main(["report", "--run", str(run.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run.metrics} cannot be read" in err and "ganprov evaluate" in err and "Traceback" not in err

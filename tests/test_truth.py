@@ -95,3 +95,12 @@ def test_malformed_rows_are_refused_with_their_line_numbers(tmp_path, bad, shown
 
 def test_bytes_that_are_not_utf8_are_refused(tmp_path):
     assert "not a UTF-8 CSV" in refused(tmp_path, lines(GOOD).encode() + b"\xff\xfe,1\n")
+
+
+def test_an_unreadable_file_is_one_line(tmp_path, monkeypatch):
+    path = write(tmp_path, lines(GOOD))
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda file, *a, **k: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", str(file))) if str(file) == str(path) else real_open(file, *a, **k))
+    with pytest.raises(TruthError, match=f"^{path} cannot be read: Permission denied$"):
+        read_truth(path, NAMES, SUBSETS)
