@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import ganprov.pipeline.bench as bench_module
 from ganprov.core.errors import GanprovError
 from ganprov.models import HEADS
 from ganprov.pipeline.bench import bench
@@ -11,7 +12,7 @@ from ganprov.pipeline.bench.memory import MemoryProcess
 from ganprov.pipeline.bench.report import TARGETS, ratios_and_targets, table
 from ganprov.pipeline.bench.spec import BenchSpec, default_n
 from ganprov.pipeline.bench.synthetic import SUBSETS, synthetic_images, synthetic_run
-from ganprov.pipeline.cli import build_parser
+from ganprov.pipeline.cli import build_parser, main
 
 
 @pytest.mark.slow
@@ -45,6 +46,15 @@ def test_cli_parses_bench_options():
                                       "--json", "b.json"])
     assert (args.image_size, args.n, args.device, args.json, args.heads_n) == (224, 128, "cpu", "b.json", 25000)
     assert args.func.__name__ == "cmd_bench"
+
+
+@pytest.mark.parametrize("name, reason", [("results.txt", "must end in .json"), ("missing/results.json",
+                                           "is in a folder that does not exist"), ("folder.json", "is a folder")])
+def test_a_bad_json_path_is_refused_before_anything_is_measured(tmp_path, monkeypatch, capsys, name, reason):
+    (tmp_path / "folder.json").mkdir()
+    monkeypatch.setattr(bench_module, "run_stages", lambda *a: pytest.fail("measured before checking --json"))
+    assert main(["bench", "--json", str(tmp_path / name)]) == 2
+    assert f"--json {tmp_path / name} {reason}" in capsys.readouterr().err
 
 
 def test_spec_fills_in_its_defaults_and_refuses_too_little():

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ganprov.core.atomic import output_file, write_text
+
 from .baseline import baseline_stages
 from .machine import cpu_seconds, environment, others_share
 from .memory import MemoryProcess, embed_memory
@@ -41,6 +43,8 @@ def bench(out: str | os.PathLike | None = None, quiet: bool = False, **options) 
     """Measure every stage of BenchSpec(**options); print a table; return the numbers (and write them as
     JSON to `out` when given)."""
     spec = BenchSpec(**options)
+    if out is not None:  # checked now, not after minutes of measuring
+        out = output_file(out, ".json", "--json")
     load = (cpu_seconds(), time.perf_counter())
     memory_process = MemoryProcess()  # before importing torch here: the two imports run side by side
     say = (lambda *args: None) if quiet else (lambda text: print(text, flush=True))
@@ -54,8 +58,7 @@ def bench(out: str | os.PathLike | None = None, quiet: bool = False, **options) 
     say("")
     say(table(result))
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        write_text(out, json.dumps(result, indent=2) + "\n")
         say(f"\nresults → {out}")
     return result
 
