@@ -139,8 +139,17 @@ def cmd_fit(args) -> None:
     from ganprov.models import HEADS
 
     from .run_heads import fit_head
+    params = head_params(args)
+    if args.head in HEADS:  # one head named: an option it does not take is a slip, not silently dropped
+        unused = sorted(set(params) - set(HEADS[args.head]().get_params()) - {"seed"})
+        if unused:
+            flags = ", ".join("--" + key.replace("_", "-") for key in unused)
+            takers = sorted(n for n, head in HEADS.items() if set(unused) & set(head().get_params()))
+            note = "; the content head behind its votes keeps its defaults" if args.head == "fingerprint" else ""
+            raise GanprovError(f"--head {args.head} does not take {flags} (they are for --head "
+                               f"{' or '.join(takers)}{note})")
     for name in (list(HEADS) if args.head == "all" else [args.head]):
-        fit_head(args.run, name, fit_on=args.fit_on, params=head_params(args))
+        fit_head(args.run, name, fit_on=args.fit_on, params=params)
 
 
 def cmd_predict(args) -> None:

@@ -141,6 +141,19 @@ def test_more_pca_components_than_rows_is_one_line(run_copy, capsys):
     assert "--pca 100000: at most " in one_line_error(capsys)
 
 
+def test_an_option_the_named_head_does_not_take_is_refused_not_dropped(run_copy, capsys):
+    _, run = run_copy
+    before = (run.heads / "fingerprint.json").read_text()
+    assert main(["fit", "--run", str(run.path), "--head", "fingerprint", "--content", "knn", "--k", "25"]) == 2
+    assert one_line_error(capsys).endswith("--head fingerprint does not take --k (they are for --head knn; the "
+                                           "content head behind its votes keeps its defaults)")
+    assert (run.heads / "fingerprint.json").read_text() == before  # nothing fitted
+    assert main(["fit", "--run", str(run.path), "--head", "cosine", "--pca", "4", "--exact"]) == 2
+    assert "--head cosine does not take --exact, --pca (they are for --head knn or logreg)" in one_line_error(capsys)
+    assert main(["fit", "--run", str(run.path), "--head", "cosine", "--seed", "3"]) == 0  # a seed is always fine
+    assert main(["fit", "--run", str(run.path), "--head", "all", "--k", "3", "--pca", "4"]) == 0  # each takes its own
+
+
 def drop_fit_on(text: str) -> str:
     sidecar = json.loads(text)
     del sidecar["info"]["fit_on"]
