@@ -12,6 +12,7 @@ import pytest
 
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
+from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.pipeline.cli import main
 from ganprov.pipeline.report_groups import Section, Unknown, images_table, overview, second_opinion_html, section_html
 from ganprov.pipeline.report_html import thumbnail
@@ -216,3 +217,12 @@ def test_a_damaged_metrics_file_is_one_line(run_copy, capsys):
     assert main(["report", "--run", str(run.path)]) == 2
     err = capsys.readouterr().err
     assert f"{run.metrics} cannot be read" in err and "ganprov evaluate" in err and "Traceback" not in err
+
+
+def test_group_stability_is_checked_on_a_sample_of_a_large_set(audit_run, monkeypatch):
+    from ganprov.pipeline import report_validation
+    total = EmbeddingsFile(audit_run.embeddings).count("unknown")
+    monkeypatch.setattr(report_validation, "STABILITY_ROWS", total - 1)
+    page = report(audit_run)
+    assert re.search(rf"A random {total - 1:,} of the {total:,} unknown images split at random into two halves.*"
+                     r"adjusted Rand index.*<b>[01]\.\d{3} and [01]\.\d{3}</b>", page)
