@@ -17,31 +17,18 @@ import torch
 from PIL import Image
 
 from ganprov.core import volumes
+from ganprov.core.bit_depth import to_8bit
 from ganprov.core.errors import GanprovError
 from ganprov.core.volumes import Reading
 
 from .residual import noise_residual
 
-# Modes with more than 8 bits per pixel: stretched to their own range, since CT exports rarely fill 16 bits.
-HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 # What Pillow raises for a file it cannot read, a bomb refused by refusing_bombs() included.
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError)
 
 
 class BadImage(GanprovError):
     """A file that cannot be used as an image; the message says why."""
-
-
-def to_8bit(image: Image.Image) -> Image.Image:
-    """Greyscale stays one 8-bit channel (cheaper to resize); everything else becomes RGB."""
-    if image.mode in HIGH_DEPTH_MODES:
-        pixels = np.asarray(image, dtype=np.float32)
-        low, high = float(pixels.min()), float(pixels.max())
-        scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
-        return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
-    if image.mode in ("L", "1"):
-        return image.convert("L")
-    return image.convert("RGB")  # RGB, RGBA, LA, P, PA, CMYK, YCbCr, ...
 
 
 def check_regular_file(path: str | Path) -> None:

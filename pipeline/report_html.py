@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from ganprov.core import volumes
+from ganprov.core.bit_depth import to_8bit
 from ganprov.core.volumes import Reading
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -63,9 +64,9 @@ def thumbnail(path: Path, size: int = 64, reading: Reading = Reading()) -> bytes
             image = Image.fromarray(volumes.read(path, reading))
         else:
             with Image.open(path) as opened:
-                image = opened.copy()
+                image = to_8bit(opened)  # 16-bit greyscale stretched over its range, as the network sees it
         image.thumbnail((size, size))
-        return png(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB"))
+        return png(image)
     except (OSError, ValueError):
         return None
 

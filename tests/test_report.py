@@ -122,6 +122,17 @@ def test_thumbnails_stay_small(tmp_path):
     assert thumbnail(tmp_path / "missing.png") is None
 
 
+def test_a_16_bit_thumbnail_is_stretched_over_its_range_as_the_network_sees_it(tmp_path):
+    import io
+
+    from PIL import Image
+    ramp = np.tile(np.linspace(0, 4000, 64).round().astype(np.uint16), (64, 1))  # a CT export: 12 of 16 bits
+    Image.fromarray(ramp).save(tmp_path / "ct.png")
+    grey = np.asarray(Image.open(io.BytesIO(thumbnail(tmp_path / "ct.png"))))
+    assert grey.ndim == 2 and grey.min() == 0 and grey.max() == 255
+    assert abs(float(grey.mean()) - 127.5) < 2  # a ramp, not clipped to white
+
+
 def test_writing_the_report_does_not_load_torch(run_copy):
     _, run = run_copy
     code = ("import sys; from ganprov.pipeline.report import write_report; "
