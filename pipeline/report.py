@@ -87,8 +87,14 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
                      "end</a>.</p>")
         second = run.second_opinion.prediction(default_head)
         if second_opinion and second.is_file() and run.submission.is_file():
-            submitted = read_labels(run.submission)
-            parts.append(second_opinion_html(found, unknown, read_labels(second), submitted))
+            theirs, agreed = read_labels(second), read_labels(run.submission)
+            ours = dict(zip(unknown.names, unknown.labels.tolist()))
+            # Only where submission.csv is the agreement of these two: a later run without a second opinion
+            # leaves an earlier one's files behind.
+            if ours.keys() == theirs.keys() == agreed.keys() and all(
+                    agreed[n] == (label if theirs[n] == label else 0) for n, label in ours.items()):
+                submitted = agreed
+                parts.append(second_opinion_html(found, unknown, theirs, submitted))
         parts += [section_html(s, unknown, real, file.subsets, data_root, reading, cams) for s in found]
     else:
         parts.append("<h2>Generators in the unknown set</h2><p>Nothing attributed: no predictions for the unknown "

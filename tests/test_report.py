@@ -237,3 +237,24 @@ def test_group_stability_is_checked_on_a_sample_of_a_large_set(audit_run, monkey
     page = report(audit_run)
     assert re.search(rf"A random {total - 1:,} of the {total:,} unknown images split at random into two halves.*"
                      r"adjusted Rand index.*<b>[01]\.\d{3} and [01]\.\d{3}</b>", page)
+
+
+def test_the_second_opinion_is_shown_only_where_submission_csv_is_its_agreement(run_copy):
+    from ganprov.pipeline.report import write_report
+    _, run = run_copy
+
+    def report(run):  # logreg: the tiny run's fingerprint head leaves every image undetermined
+        return write_report(run.path, "logreg", second_opinion=True).read_text()
+    ours = run.prediction("logreg")
+    theirs = run.second_opinion.prediction("logreg")
+    theirs.parent.mkdir(parents=True)
+    rows = ours.read_text().splitlines()
+    at = next(i for i, row in enumerate(rows) if not row.endswith(",0"))  # an attributed image
+    name = rows[at].rsplit(",", 1)[0]
+    theirs.write_text("\n".join(rows[:at] + [f"{name},0"] + rows[at + 1:]) + "\n")  # the second leaves it out
+    run.submission.write_text(theirs.read_text())  # so the agreement of the two does too
+    assert "<h2>Second opinion</h2>" in report(run)
+    run.submission.write_text(ours.read_text())  # a later run without a second opinion: its own labels
+    assert "<h2>Second opinion</h2>" not in report(run)
+    theirs.write_text("other.png,1\n" + ours.read_text())  # an earlier unknown set: other names, no KeyError
+    assert "<h2>Second opinion</h2>" not in report(run)
