@@ -35,7 +35,8 @@ from .channel import resize_target
 from .images import ImageFiles, collate
 
 # Settings that must not change between an interrupted run and its --resume.
-FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "min_heldout", "augment")
+FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "min_heldout", "augment",
+                   "window", "slice_axis")
 
 
 class TrainingError(GanprovError):
@@ -195,6 +196,8 @@ def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force:
     state = checkpoint.load_raw(run.last, checkpoint.RESUME_KEYS)
     done, before = state["meta"]["epoch"], TrainSettings.from_config(state["meta"]["settings"])
     changed = [k for k in FIXED_ON_RESUME if getattr(before, k) != getattr(settings, k)]
+    if settings.augment and before.workers != settings.workers:  # each worker draws its own augmentations
+        changed.append("workers")
     if changed:
         raise TrainingError(
             f"{run.path} was trained with other settings ({', '.join(f'{k}={getattr(before, k)!r}' for k in changed)});"

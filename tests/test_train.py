@@ -61,6 +61,13 @@ def test_finished_run_is_not_retrained_and_changed_settings_are_refused(data, tm
     assert "already trained" in capsys.readouterr().out
     with pytest.raises(TrainingError, match="lr=0.0001"):
         train(settings(data, lr=1e-3), tmp_path / "r")
+    for change in ({"window": "lung"}, {"slice_axis": 1}):  # how DICOM and NIfTI become images: fixed too
+        with pytest.raises(TrainingError, match=f"{next(iter(change))}="):
+            train(settings(data, **change), tmp_path / "r")
+    train(settings(data, workers=1), tmp_path / "r")  # without augmentation the workers draw nothing
+    train(settings(data, augment=True), tmp_path / "augmented")
+    with pytest.raises(TrainingError, match="workers=0"):  # with it, each worker draws its own
+        train(settings(data, augment=True, workers=1), tmp_path / "augmented")
 
 
 def test_train_on_auto_keeps_the_candidate_better_on_held_out_generated_images(data, tmp_path, capsys):
