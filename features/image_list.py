@@ -40,6 +40,11 @@ class ImageList:
             key += "\nthrough\t{}x{}".format(*self.through)
         return hashlib.sha256(key.encode()).hexdigest()
 
+    @property
+    def heldout_sha256(self) -> str:
+        """Which files are held out for validation: another regime or split makes a cached file stale."""
+        return hashlib.sha256(np.packbits(np.asarray(self.heldout, dtype=bool)).tobytes()).hexdigest()
+
     def share(self, world: distributed.World, batch_size: int) -> ImageList:
         """This process's contiguous run of whole batches: every image lands in the batch it would have
         in one process, and the shards, concatenated in rank order, give back the whole list."""

@@ -37,6 +37,7 @@ COPY_ROWS = 4096  # rows copied from a shard at a time: memory stays flat whatev
 # waits this long for the lock before saying the file is in use.
 LOCK_WAIT_SECONDS = 15
 CHANGED_FILES = "the image files changed (names, sizes or modification times)"
+OTHER_HELDOUT = "other images are held out for validation (another regime, seed or --min-heldout)"
 
 
 class EmbeddingError(GanprovError):
@@ -70,9 +71,14 @@ def differences(expected: dict, found, keys) -> list[str]:
 def other_inputs(handle: h5py.File, lists: list[ImageList], prov: dict) -> str | None:
     """Why `handle` was made from other inputs than `lists` and `prov`; None when it was made from these."""
     differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
+    if sorted(handle) != sorted(i.name for i in lists):  # a folder gone (generated/, generated_unknown/) or new
+        differ.append(f"groups: {', '.join(sorted(handle))} here, {', '.join(sorted(i.name for i in lists))} expected")
     same_files = all(i.name in handle and handle[i.name].attrs.get("files_sha256") == i.files_sha256 for i in lists)
-    if differ or not same_files:
-        return "; ".join(differ) or CHANGED_FILES
+    # Files written before heldout_sha256 was kept are taken at their word.
+    same_heldout = all(i.name not in handle or handle[i.name].attrs.get("heldout_sha256", i.heldout_sha256)
+                       == i.heldout_sha256 for i in lists)
+    if differ or not same_files or not same_heldout:
+        return "; ".join(differ) or (CHANGED_FILES if not same_files else OTHER_HELDOUT)
     return None
 
 
@@ -93,7 +99,8 @@ def start_file(handle: h5py.File, lists: list[ImageList], prov: dict, batch_size
         group.create_dataset(SCALES, (0,), "float32", maxshape=(None,), chunks=(CHUNK_ROWS,))
         group.create_dataset("skipped_paths", (0,), strings, maxshape=(None,), chunks=(64,))
         group.create_dataset("skipped_reasons", (0,), strings, maxshape=(None,), chunks=(64,))
-        group.attrs.update(files_total=len(images.paths), files_sha256=images.files_sha256, files_done=0, rows=0)
+        group.attrs.update(files_total=len(images.paths), files_sha256=images.files_sha256,
+                           heldout_sha256=images.heldout_sha256, files_done=0, rows=0)
         if images.through is not None:  # provenance: the size every image was resized to first, and from
             group.attrs["through"] = list(images.through)
             group.attrs["resized_from"] = list(images.resized_from or ())

@@ -189,7 +189,7 @@ def parallel(network: nn.Module, device: torch.device, world: distributed.World)
                                                device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force: bool) -> dict | None:
+def prepare_resume(run: RunFolder, settings: TrainSettings, regime: str, resume: bool, force: bool) -> dict | None:
     """The state to continue from, None to start afresh; raise when the run folder says otherwise."""
     if force or not run.last.exists():
         return None
@@ -198,6 +198,12 @@ def prepare_resume(run: RunFolder, settings: TrainSettings, resume: bool, force:
     changed = [k for k in FIXED_ON_RESUME if getattr(before, k) != getattr(settings, k)]
     if settings.augment and before.workers != settings.workers:  # each worker draws its own augmentations
         changed.append("workers")
+    # The regime decides which images are held out: a backbone trained on every real image (challenge) must not
+    # have them held out for validation now that generated/ is gone.
+    if state["meta"].get("regime", regime) != regime:
+        raise TrainingError(f"{run.path} was trained in the {state['meta']['regime']} regime and {settings.data} is "
+                            f"now in the {regime} regime (generated/ {'gone' if regime == 'audit' else 'added'}); "
+                            "use another --run, or --force to start over")
     if changed:
         raise TrainingError(
             f"{run.path} was trained with other settings ({', '.join(f'{k}={getattr(before, k)!r}' for k in changed)});"
@@ -224,7 +230,7 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
     if settings.batch_size % world.size:
         raise TrainingError(f"--batch-size {settings.batch_size} is the global batch: it must divide evenly "
                             f"among the {world.size} processes")
-    state = prepare_resume(run, settings, resume, force)
+    state = prepare_resume(run, settings, layout.regime, resume, force)
     if state is not None and state["meta"]["epoch"] >= settings.epochs:
         if world.is_main:
             print(f"{run.path} is already trained ({state['meta']['epoch']}/{settings.epochs} epochs); --force retrains")

@@ -78,6 +78,8 @@ def stage2(run: RunFolder, params: dict, force: bool, truth: str | None) -> tupl
         print("nothing to attribute: no readable image in generated_unknown/, so no predictions and no submission"
               + (f"; {truth} not compared" if truth else ""))
         truth = None
+        run.submission.unlink(missing_ok=True)  # an earlier run's, of images that are gone
+        shutil.rmtree(run.predictions, ignore_errors=True)
     return chosen, evaluate(run.path, truth=truth)
 
 

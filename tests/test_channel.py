@@ -12,6 +12,9 @@ from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.persistence import load_head
 from ganprov.pipeline.run_heads import fit_head
 
+# The shared trained run without the embeddings other test files may have written into it.
+FRESH = shutil.ignore_patterns("embeddings.h5*")
+
 
 def resize_folder(folder, size):
     for path in sorted(folder.glob("*.png")):
@@ -44,7 +47,7 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
     data = make_data(tmp_path / "data", size=32, generated=None)
     resize_folder(data / "generated_unknown", 16)
     run = tmp_path / "run"
-    shutil.copytree(trained, run)
+    shutil.copytree(trained, run, ignore=FRESH)
     embed(data, run, batch_size=4, workers=0)
     # The same real images, resized to 16 px on disk beforehand, embedded as the plain real group.
     by_hand = tmp_path / "by_hand"
@@ -52,7 +55,7 @@ def test_the_twin_holds_the_embeddings_of_the_images_resized_first_and_heads_lea
     for folder in (by_hand / "real").iterdir():
         resize_folder(folder, 16)
     other_run = tmp_path / "other_run"
-    shutil.copytree(trained, other_run)
+    shutil.copytree(trained, other_run, ignore=FRESH)
     embed(by_hand, other_run, batch_size=4, workers=0)
 
     with h5py.File(run / "embeddings.h5", "r") as twin, h5py.File(other_run / "embeddings.h5", "r") as plain:
@@ -81,7 +84,7 @@ def test_the_real_images_anatomy_is_taken_out_of_residuals_at_the_unknown_images
         data = make_data(tmp_path / f"data{size}", size=32, generated=None)
         resize_folder(data / "generated_unknown", size)
         run = tmp_path / f"run{size}"
-        shutil.copytree(trained, run)
+        shutil.copytree(trained, run, ignore=FRESH)
         embed(data, run, batch_size=4, workers=0)
         file = EmbeddingsFile(run / "embeddings.h5")
         assert file.through == (size, size) and file.resized_from == (32, 32)

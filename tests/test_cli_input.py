@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -247,6 +248,19 @@ def test_an_empty_generated_unknown_runs_everything_else_and_says_there_is_nothi
     assert main(["run", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real",
                  "--truth", str(truth)]) == 0
     assert f"{truth} not compared" in capsys.readouterr().out and run.report.is_file()
+
+
+def test_a_rerun_after_the_unknown_images_are_gone_leaves_no_submission_of_them(tmp_path, capsys):
+    data = make_data(tmp_path / "data", per_subset=2, unknown=4)
+    run = RunFolder(tmp_path / "run")
+    assert main(["run", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real"]) == 0
+    assert run.submission.is_file() and run.predictions.is_dir()
+    shutil.rmtree(data / "generated_unknown")
+    assert main(["run", "--data", str(data), "--run", str(run.path), *TINY, "--train-on", "real"]) == 0
+    out = capsys.readouterr().out
+    assert "embedding again" in out and "nothing to attribute" in out
+    assert not run.submission.exists() and not run.predictions.exists()
+    assert "Nothing attributed" in run.report.read_text()
 
 
 def test_version(capsys):

@@ -134,6 +134,18 @@ def test_a_finished_file_is_kept_for_the_same_files_only_and_a_damaged_one_is_re
         store.existing_matches(out, [replace(lists[0], stamps=("2:2",) * 12)], PROVENANCE)
     with pytest.raises(store.StaleEmbeddings, match="image_size"):
         store.existing_matches(out, lists, PROVENANCE | {"image_size": 64})
+    with pytest.raises(store.StaleEmbeddings, match="held out for validation"):  # another regime or split
+        store.existing_matches(out, [replace(lists[0], heldout=np.arange(12) % 5 == 0)], PROVENANCE)
+    unknown = ImageList("unknown", ("generated_unknown/a.png",), (0,), np.zeros(1, bool), ("1:1",))
+    with pytest.raises(store.StaleEmbeddings, match="groups: real here, real, unknown expected"):
+        store.existing_matches(out, lists + [unknown], PROVENANCE)
+    with h5py.File(out, "w") as handle:  # a folder gone since: generated_unknown/ deleted
+        store.start_file(handle, lists + [unknown], PROVENANCE, batch_size=4)
+    with pytest.raises(store.StaleEmbeddings, match="groups: real, unknown here, real expected"):
+        store.existing_matches(out, lists, PROVENANCE)
+    with h5py.File(out, "r+") as handle:  # written before held-out flags were part of the key: taken at its word
+        del handle["real"].attrs["heldout_sha256"]
+    assert store.existing_matches(out, [replace(lists[0], heldout=np.arange(12) % 5 == 0), unknown], PROVENANCE)
     out.write_bytes(b"not HDF5")
     assert not store.existing_matches(out, lists, PROVENANCE) and not out.exists()
     assert "damaged" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 import csv
+import shutil
 from urllib.error import URLError
 
 import pytest
@@ -136,3 +137,14 @@ def test_a_checkpoint_needing_more_than_tensors_is_refused(tmp_path):
     from ganprov.features.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="refusing"):
         load_raw(tmp_path / "evil.pt")
+
+
+def test_a_run_trained_with_generated_images_is_not_taken_as_trained_once_they_are_gone(tmp_path):
+    """The challenge regime trains on every real image; the audit regime would hold some out for validation."""
+    data = make_data(tmp_path / "data", per_subset=4)
+    train(settings(data), tmp_path / "r")
+    shutil.rmtree(data / "generated")
+    with pytest.raises(TrainingError, match="trained in the challenge regime .* now in the audit regime"):
+        train(settings(data), tmp_path / "r")
+    train(settings(data), tmp_path / "r", force=True)
+    assert RunFolder(tmp_path / "r").read_config()["train"]["regime"] == "audit"
