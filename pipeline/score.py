@@ -72,10 +72,17 @@ def tagged(path: Path, tag: str) -> Path:
 
 
 def fitted_head(run: RunFolder, head: str):
+    """RUN's head, refused unless it was fitted on embeddings of the checkpoint that will embed the batch (a
+    `train --force` or a `--resume` that improved validation rewrites checkpoint.pt)."""
+    from ganprov.core.digest import sha256_of
     from ganprov.models.embeddings import EmbeddingsFile
 
     from .run_heads import load_run_head
-    return load_run_head(run, head, EmbeddingsFile(run.embeddings))[0]
+    fitted, sidecar = load_run_head(run, head, EmbeddingsFile(run.embeddings))
+    if sidecar["info"]["provenance"].get("checkpoint_sha256") != sha256_of(run.checkpoint):
+        raise GanprovError(f"{run.head(head)} was fitted on embeddings of another checkpoint than {run.checkpoint} "
+                           f"(trained again since): embed and fit again, e.g. `ganprov run --data DATA --run {run.path}`")
+    return fitted
 
 
 def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, *, warn: bool, batch_size: int, workers: int,

@@ -359,6 +359,21 @@ def test_score_asked_for_a_second_opinion_the_run_does_not_have_says_so(run_copy
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_score_refuses_heads_fitted_on_another_checkpoint_than_the_one_that_would_embed_the_batch(run_copy, tmp_path,
+                                                                                                    capsys):
+    import torch
+
+    from ganprov.features.checkpoint import load_raw
+    data, run = run_copy
+    state = load_raw(run.checkpoint)
+    state["meta"]["best_acc"] = -2.0  # trained again since: other bytes, the same loadable checkpoint
+    torch.save(state, run.checkpoint)
+    out = tmp_path / "s.csv"
+    assert main(["score", "--run", str(run.path), "--head", "logreg", "--images", str(data / "generated_unknown"),
+                 "--out", str(out), "--workers", "0"]) == 2
+    assert "fitted on embeddings of another checkpoint" in capsys.readouterr().err and not out.exists()
+
+
 def test_score_of_a_new_batch_under_old_file_names_scores_the_new_pixels(run_copy, tmp_path):
     """January's cache must not answer for February: same names, other images."""
     data, run = run_copy
