@@ -145,8 +145,9 @@ def image_files(folder: Path, root: Path, slice_axis: int = 2) -> dict[str, str]
         real = os.path.realpath(path) if path.is_symlink() else os.path.join(real_parent, path.name)
         if not any(inside(real, top) for top in allowed):
             skipped.append(f"{path} (a symlink to {real}, outside the data folder and {folder.name}/)")
-        elif real in walked:  # only through a symlink: following it again would loop
-            skipped.append(f"{path} (a symlink to {real}, a folder already listed)")
+        elif real in walked:  # only through a symlink: following it again would loop, or list it twice
+            what = f"a symlink to {real}" if path.is_symlink() else "listed already through a symlink to it"
+            skipped.append(f"{path} ({what}, a folder already listed)")
         else:
             return real
         return None
@@ -157,7 +158,8 @@ def image_files(folder: Path, root: Path, slice_axis: int = 2) -> dict[str, str]
     for dirpath, dirnames, filenames in os.walk(folder, onerror=raise_error, followlinks=True):
         real_dir = os.path.realpath(dirpath)
         walked.add(real_dir)
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and real_path(Path(dirpath, d), real_dir)]
+        # Sorted: which of two paths to one folder is listed must not depend on the file system's order.
+        dirnames[:] = [d for d in sorted(dirnames) if not d.startswith(".") and real_path(Path(dirpath, d), real_dir)]
         for name in filenames:
             if name.startswith(".") or not is_image_name(name):
                 continue

@@ -185,3 +185,32 @@ def test_a_folder_of_a_scored_batch_that_cannot_be_listed_is_one_line(tmp_path, 
         13, "Permission denied", str(path))) if Path(path) == batch / "inner" else original(path))
     with pytest.raises(LayoutError, match=f"^cannot read {batch / 'inner'}: Permission denied$"):
         list_images(batch, batch)
+
+
+def test_which_of_two_paths_to_one_folder_is_listed_does_not_depend_on_the_file_systems_order(tmp_path, monkeypatch):
+    subset = tmp_path / "t1"
+    for pair in "abcd":  # x/link -> ../y: each y reachable by two paths
+        (subset / f"{pair}x").mkdir(parents=True)
+        (subset / f"{pair}y").mkdir()
+        (subset / f"{pair}y" / "img.png").write_bytes(b"")
+        (subset / f"{pair}x" / "link").symlink_to(subset / f"{pair}y")
+    listed = list_images(subset, tmp_path)
+    original = os.scandir
+
+    class Reversed:  # the same entries in the opposite order, as another file system may give them
+        def __init__(self, path):
+            with original(path) as entries:
+                self.entries = iter(list(entries)[::-1])
+
+        def __next__(self):
+            return next(self.entries)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+    monkeypatch.setattr(os, "scandir", Reversed)
+    assert list_images(subset, tmp_path) == listed
+    # Each path its own row, as for a linked file: the link, walked first, and the folder it leads to.
+    assert listed == [path for pair in "abcd" for path in (f"t1/{pair}x/link/img.png", f"t1/{pair}y/img.png")]
