@@ -9,6 +9,7 @@ pattern fixed to the pixel grid, as transposed convolutions leave, an intensity 
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -124,6 +125,15 @@ def refuse_foreign_files(root: Path, planned: set[str]) -> None:
                 raise ForeignFiles(f"{dirpath} already holds files this demo data set does not: {foreign[0]}")
 
 
+def write_if_changed(path: Path, content: bytes) -> None:
+    """Files already as they should be are left alone: their modification times key the embeddings cache, so a
+    second `ganprov demo` reuses every finished step."""
+    if path.is_file() and path.read_bytes() == content:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
 def write_demo_data(root, subsets=5, real_per_subset=60, generated_per_subset=40, unknown_per_subset=40,
                     size=64, seed=0, generated=True, unknown=True, naming="gen_t") -> dict:
     """Write real/t1..tK, generated/{naming}1..K, generated_unknown/ and truth.csv under root; a summary back."""
@@ -148,10 +158,11 @@ def write_demo_data(root, subsets=5, real_per_subset=60, generated_per_subset=40
     files.update({f"generated_unknown/{name}": image for (name, _), (image, _) in zip(truth, shuffled)})
     refuse_foreign_files(root, set(files) | ({"truth.csv"} if unknown else set()))
     for path, image in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(root / path, format="PNG")
+        encoded = io.BytesIO()
+        Image.fromarray(image).save(encoded, format="PNG")
+        write_if_changed(root / path, encoded.getvalue())
     truth_path = root / "truth.csv" if unknown else None
     if truth_path:
-        truth_path.write_text("".join(f"{name},{label}\n" for name, label in truth))
+        write_if_changed(truth_path, "".join(f"{name},{label}\n" for name, label in truth).encode())
     return {"subsets": subsets, "real": subsets * real_per_subset, "truth": str(truth_path) if truth_path else None,
             "generated": subsets * n_generated, "unknown": len(truth)}

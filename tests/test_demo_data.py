@@ -63,7 +63,9 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path, tin
 
 def test_rewriting_the_same_data_is_allowed_but_mixing_with_other_files_is_refused(tmp_path):
     write_demo_data(tmp_path, **TINY)
-    write_demo_data(tmp_path, **TINY)  # e.g. `make demo` run twice
+    stamps = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()}
+    write_demo_data(tmp_path, **TINY)  # e.g. `make demo` run twice: files left alone, so the cache holds
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()} == stamps
     with pytest.raises(FileExistsError):
         write_demo_data(tmp_path, **{**TINY, "real_per_subset": 2})  # would leave two stale images per subset
     with pytest.raises(FileExistsError):
