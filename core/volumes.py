@@ -105,7 +105,6 @@ def read(path: str | Path, reading: Reading) -> np.ndarray:
 
 def dicom_frame(file: str, index: int, reading: Reading) -> np.ndarray:
     import pydicom
-    from pydicom.pixels import apply_modality_lut
 
     try:
         dataset = pydicom.dcmread(file)
@@ -114,21 +113,43 @@ def dicom_frame(file: str, index: int, reading: Reading) -> np.ndarray:
     if "PixelData" not in dataset:
         raise ValueError("DICOM file without pixel data")
     try:
-        pixels = dataset.pixel_array
+        every = dataset.pixel_array
     except Exception as error:  # a compressed transfer syntax without its decoder, a damaged stream
         syntax = dataset.file_meta.get("TransferSyntaxUID", "?")
         raise ValueError(f"DICOM pixel data cannot be decoded (transfer syntax {syntax}): {error}") from None
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        if not 0 <= index < frames:
-            raise ValueError(f"no frame {index} in a DICOM file of {frames}")
-        pixels = pixels[index]
+    if frames > 1 and not 0 <= index < frames:
+        raise ValueError(f"no frame {index} in a DICOM file of {frames}")
+    pixels = every[index] if frames > 1 else every
     if dataset.get("SamplesPerPixel", 1) == 3:  # colour (ultrasound, secondary captures): as stored
         return np.asarray(pixels, dtype=np.uint8)
-    values = np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float32)  # RescaleSlope/Intercept
-    window = parse_window(reading.window) or file_window(dataset) or robust_window(values)
+    values = modality_values(dataset, pixels, index)
+    voi = frame_item(dataset, index, "FrameVOILUTSequence")
+    window = parse_window(reading.window) or file_window(dataset if voi is None else voi) or robust_window(
+        values if frames == 1 else np.stack([modality_values(dataset, f, i) for i, f in enumerate(every)]))
     grey = to_8bit(values, window)
     return 255 - grey if dataset.get("PhotometricInterpretation") == "MONOCHROME1" else grey
+
+
+def frame_item(dataset, index: int, sequence: str):
+    """An enhanced multi-frame file's `sequence` item for frame `index` (its per-frame functional group, else the
+    shared one), where such files keep rescale and window instead of the top level; None elsewhere."""
+    for groups, row in (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0)):
+        items = dataset.get(groups)
+        if items is not None and row < len(items) and sequence in items[row] and len(items[row][sequence].value):
+            return items[row][sequence].value[0]
+    return None
+
+
+def modality_values(dataset, pixels: np.ndarray, index: int) -> np.ndarray:
+    """One frame in the modality's units (Hounsfield units for CT): RescaleSlope/Intercept, from the frame's
+    functional groups in an enhanced multi-frame file."""
+    from pydicom.pixels import apply_modality_lut
+
+    transform = frame_item(dataset, index, "PixelValueTransformationSequence")
+    if transform is not None and "RescaleSlope" in transform and "RescaleIntercept" in transform:
+        return np.asarray(pixels, dtype=np.float32) * float(transform.RescaleSlope) + float(transform.RescaleIntercept)
+    return np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float32)
 
 
 def file_window(dataset) -> tuple[float, float] | None:

@@ -44,6 +44,39 @@ def test_every_frame_of_a_multiframe_dicom_is_an_image(tmp_path):
     assert [int(pixels(tmp_path / item)[0, 0]) for item in items] == [128, 191, 255]
 
 
+def test_an_enhanced_multiframe_dicom_is_rescaled_and_windowed_by_its_functional_groups(tmp_path):
+    """Enhanced CT keeps RescaleSlope/Intercept and the VOI window per frame or shared, not at the top level."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    frames = np.stack([HU, HU[::-1]])
+    path = write_dicom(tmp_path / "enhanced.dcm", frames + 2048, window=None)  # stored with intercept -2048
+    ds = pydicom.dcmread(path)
+    del ds.RescaleIntercept, ds.RescaleSlope
+
+    def item(**values):
+        entry = Dataset()
+        for key, value in values.items():
+            setattr(entry, key, value)
+        return entry
+    shared = item(PixelValueTransformationSequence=Sequence([item(RescaleIntercept=-2048.0, RescaleSlope=1.0)]))
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = Sequence(
+        [item(FrameVOILUTSequence=Sequence([item(WindowCenter=40.0, WindowWidth=400.0)])) for _ in frames])
+    ds.save_as(path, enforce_file_format=True)
+    classic = [pixels(write_dicom(tmp_path / f"classic{i}.dcm", frame + 1024)) for i, frame in enumerate(frames)]
+    for i, expected in enumerate(classic):  # the same HU and window 40/400 as the classic files
+        assert pixels(tmp_path / f"enhanced.dcm#{i}").tolist() == expected.tolist()
+
+
+def test_a_multiframe_dicom_without_a_window_is_windowed_over_all_its_frames(tmp_path):
+    frames = np.stack([np.full((4, 4), 1024 + 40 + 100 * k) for k in range(3)])  # 40, 140, 240 HU
+    write_dicom(tmp_path / "cine.dcm", frames, window=None)
+    levels = [int(pixels(tmp_path / f"cine.dcm#{i}")[0, 0]) for i in range(3)]
+    assert levels[0] < levels[1] < levels[2]  # one window for the file: frames keep their order
+
+
 @pytest.mark.parametrize("axis, count", [(0, 5), (1, 6), (2, 7)])
 def test_a_nifti_volume_is_one_image_per_slice_along_the_chosen_axis(tmp_path, axis, count):
     volume = np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
