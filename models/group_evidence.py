@@ -78,11 +78,12 @@ def judge_groups(votes: np.ndarray, groups: np.ndarray, subsets: np.ndarray, alp
                  seed: int = 0) -> list[GroupVerdict]:
     """A verdict per group. `votes` holds each image's voted column of `subsets`, groups are 0..G-1, and
     `confusion` (optional) counts held-out images by subset (rows) and vote (columns)."""
-    rng = np.random.default_rng(seed)
     n_groups = int(groups.max()) + 1 if len(groups) else 0
     counts = np.zeros((n_groups, len(subsets)), dtype=np.int64)
     np.add.at(counts, (groups, votes), 1)
-    support = np.array([bootstrap_support(c, confusion, rng) for c in counts]).reshape(n_groups, len(subsets))
+    # Each group's draws seeded by its own votes: its verdict does not depend on the groups numbered before it.
+    support = np.array([bootstrap_support(c, confusion, np.random.default_rng([seed, *c.tolist()]))
+                        for c in counts]).reshape(n_groups, len(subsets))
     best = support.argmax(axis=1)
     if one_per_subset:  # the matched subset replaces the group's own favourite; unmatched groups get none
         rows, cols = linear_sum_assignment(-counts)

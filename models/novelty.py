@@ -20,6 +20,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .cosine import unit_rows
 from .neighbours import nearest
 
+BLOCK_ROWS = 16384  # rows described at a time: a residual's spectrum and its intermediates, 100 KB a row
+
 
 def log_power_spectrum(residuals: np.ndarray) -> np.ndarray:
     """log(1 + |FFT|²) of each square residual (rows of W·W values), flattened: where a generator's periodic
@@ -72,15 +74,24 @@ class NoveltyGate(BaseEstimator):
         return log_power_spectrum(X[:, self.n_embedding:])
 
     def describe(self, X) -> np.ndarray:
+        """The rows as the gate compares them, BLOCK_ROWS at a time: the spectrum's intermediates are several
+        times a row's size."""
+        return np.concatenate([self.describe_block(X[start:start + BLOCK_ROWS])
+                               for start in range(0, len(X), BLOCK_ROWS)] or [self.describe_block(X[:0])])
+
+    def describe_block(self, X) -> np.ndarray:
         parts = [unit_rows(X[:, :self.n_embedding])]
         if self.use_residuals and X.shape[1] > self.n_embedding:
             parts.append(unit_rows(self.spectra(X) - self.centre_))
         return np.ascontiguousarray(np.hstack(parts), dtype=np.float32)
 
     def similarity(self, X) -> np.ndarray:
-        """Cosine similarity (summed over the parts) of each row of X to its nearest training row. Exact
-        search at any size: a missed nearest row would make an image look novel."""
-        return nearest(self.describe(X), self.bank_, 1, exact=True)[0][:, 0]
+        """Cosine similarity (summed over the parts) of each row of X to its nearest training row, BLOCK_ROWS
+        rows at a time (a row's answer depends on it and the bank alone). Exact search at any size: a missed
+        nearest row would make an image look novel."""
+        return np.concatenate([nearest(self.describe_block(X[start:start + BLOCK_ROWS]), self.bank_, 1,
+                                       exact=True)[0][:, 0] for start in range(0, len(X), BLOCK_ROWS)]
+                              or [np.empty(0, np.float32)])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, X_val=None):
@@ -90,7 +101,12 @@ class NoveltyGate(BaseEstimator):
             raise ValueError("NoveltyGate.fit needs X_val: held-out rows to calibrate its threshold on")
         X = validate_data(self, X, dtype=np.float32)
         X_val = validate_data(self, X_val, dtype=np.float32, reset=False)
-        self.centre_ = self.spectra(X).mean(axis=0) if X.shape[1] > self.n_embedding else 0.0
+        self.centre_ = 0.0
+        if X.shape[1] > self.n_embedding:  # the mean spectrum, summed a block at a time
+            blocks = range(0, len(X), BLOCK_ROWS)
+            self.centre_ = (self.spectra(X).mean(axis=0) if len(X) <= BLOCK_ROWS else
+                            (sum(self.spectra(X[s:s + BLOCK_ROWS]).sum(axis=0, dtype=np.float64) for s in blocks)
+                             / len(X)).astype(np.float32))
         self.bank_ = self.describe(X)
         self.heldout_similarity_ = self.similarity(X_val)
         return self

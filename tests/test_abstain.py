@@ -74,3 +74,18 @@ def test_a_deleted_gate_is_fitted_again(run_copy):
     shutil.rmtree(run.heads / "novelty")
     assert main(["predict", "--run", str(run.path), "--head", "logreg", "--abstain"]) == 0
     assert (run.heads / "novelty").is_dir()
+
+
+def test_the_gate_gives_the_same_answer_a_block_at_a_time(monkeypatch):
+    from ganprov.models import novelty
+    rng = np.random.default_rng(0)
+    train, held, scored = (rng.normal(size=(n, 8 + 64)).astype(np.float32) for n in (40, 10, 30))
+    whole = NoveltyGate(n_embedding=8).fit(train, X_val=held)
+    monkeypatch.setattr(novelty, "BLOCK_ROWS", 7)  # several blocks, a partial last one
+    blocks = NoveltyGate(n_embedding=8).fit(train, X_val=held)
+    np.testing.assert_allclose(blocks.centre_, whole.centre_, rtol=1e-6)
+    sizes, describe = [], NoveltyGate.describe_block
+    monkeypatch.setattr(NoveltyGate, "describe_block", lambda self, X: sizes.append(len(X)) or describe(self, X))
+    np.testing.assert_allclose(blocks.similarity(scored), whole.similarity(scored), rtol=1e-5)
+    assert sizes == [7, 7, 7, 7, 2] * 2  # each gate scores the 30 rows a block at a time
+    assert blocks.similarity(scored[:0]).shape == (0,)

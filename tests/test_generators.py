@@ -1,13 +1,21 @@
 """Noise residuals, generator groups with no assumed number of generators, and group verdicts that can say
 "undetermined"."""
 import numpy as np
+import pytest
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
 from ganprov.features.residual import RESIDUAL_DIM, central_crop, noise_residual
 from ganprov.models import make_head
 from ganprov.models.fingerprint import FingerprintHead
-from ganprov.models.generators import content_directions, fixed_groups, generator_groups
+from ganprov.models.generators import (
+    content_directions,
+    fixed_groups,
+    generator_groups,
+    image_scores,
+    reassign,
+    unit_residuals,
+)
 from ganprov.models.group_evidence import UNDETERMINED, judge_groups, shared_subsets
 
 
@@ -94,6 +102,39 @@ def test_fixed_groups_make_exactly_k():
     residuals, truth = generator_outputs([30, 30, 30])
     groups = fixed_groups(residuals, 3)
     assert adjusted_rand_score(truth, groups) == 1.0
+
+
+def test_flat_images_settle_and_leave_the_generators_groups_as_they_were():
+    """A flat window (a blank slice) has a residual of zeros: it correlates 0 with every group, so it stays."""
+    residuals, truth = generator_outputs([60, 60, 60])
+    units = unit_residuals(residuals)
+    start = np.concatenate([truth, [0, 1, 2]])
+    with_flat = np.vstack([units, np.zeros((3, units.shape[1]), units.dtype)])
+    groups = reassign(with_flat, start, min_group=1)
+    assert np.array_equal(reassign(with_flat, groups, min_group=1, max_rounds=1), groups)  # settled
+    assert groups[-3:].tolist() == [0, 1, 2] and adjusted_rand_score(truth, groups[:-3]) == 1.0
+
+
+def test_an_image_alone_in_its_group_correlates_with_nothing_not_rounding_noise():
+    residuals, truth = generator_outputs([20, 20], seed=3)
+    units = unit_residuals(residuals)
+    groups = np.concatenate([truth[:-1], [2]])  # the last image alone in a group of its own
+    norms = np.ones(len(units))
+    scores = image_scores(units, groups, norms)
+    assert scores[-1, 2] == 0.0  # its leave-one-out fingerprint is empty, not 0/0's rounding noise
+    fingerprint = units[truth == 1][:-1].sum(axis=0)
+    assert scores[-1, 1] == pytest.approx(units[-1] @ fingerprint / np.linalg.norm(fingerprint), abs=1e-5)
+    own = units[:20].sum(axis=0) - units[0]  # an image among others: its group's sum without it
+    assert scores[0, 0] == pytest.approx(units[0] @ own / np.linalg.norm(own), abs=1e-5)
+
+
+def test_a_groups_verdict_does_not_depend_on_the_groups_before_it():
+    subsets = np.array([2, 5, 9])
+    group = np.repeat([0, 1], [2, 10])  # votes for 2 and for 5, near the level
+    alone = judge_groups(group, np.zeros(12, int), subsets)[0]
+    after = judge_groups(np.concatenate([[2] * 7, group]), np.repeat([0, 1], [7, 12]), subsets)[1]
+    assert (after.subset, after.support, after.support_by_subset) == (alone.subset, alone.support,
+                                                                       alone.support_by_subset)
 
 
 def test_votes_decide_only_when_significant():
