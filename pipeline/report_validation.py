@@ -86,7 +86,8 @@ def validation_section(file: EmbeddingsFile, head, head_name: str, results: list
         rows = file.select(["unknown"], lambda heldout: np.isin(np.arange(len(heldout)), sample), residuals=True)
         stability = group_stability(head, rows.inputs_for(head))
         if stability is not None:
-            scope = "The unknown set" if total <= STABILITY_ROWS else f"A random {STABILITY_ROWS:,} of the {total:,} unknown images"
+            scope = ("The unknown set" if total <= STABILITY_ROWS
+                     else f"A random {STABILITY_ROWS:,} of the {total:,} unknown images")
             parts.append(f"<h3>Group stability</h3><p>{scope} split at random into two halves, each "
                          "grouped on its own: adjusted Rand index against the groups of the whole set "
                          f"<b>{' and '.join(f'{x:.3f}' for x in stability)}</b> (1: the same generators found).</p>")

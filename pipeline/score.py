@@ -81,7 +81,8 @@ def fitted_head(run: RunFolder, head: str):
     fitted, sidecar = load_run_head(run, head, EmbeddingsFile(run.embeddings))
     if sidecar["info"]["provenance"].get("checkpoint_sha256") != sha256_of(run.checkpoint):
         raise GanprovError(f"{run.head(head)} was fitted on embeddings of another checkpoint than {run.checkpoint} "
-                           f"(trained again since): embed and fit again, e.g. `ganprov run --data DATA --run {run.path}`")
+                           "(trained again since): embed and fit again, e.g. "
+                           f"`ganprov run --data DATA --run {run.path}`")
     return fitted
 
 
