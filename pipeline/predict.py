@@ -17,6 +17,7 @@ from ganprov.models.embeddings import EmbeddingsFile
 from .run_heads import load_gate, load_run_head
 
 PREDICT_ROWS = 65536  # rows an image-by-image head scores at once: 128 MiB of float32 embeddings
+LISTED_GROUPS = 10  # generator groups `predict` prints, largest first
 
 
 def unknown_filename(path: str) -> str:
@@ -100,6 +101,11 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     note = f" in {len(result.verdicts)} generator group(s)" if grouped else ""
     note += f" ({undetermined} undetermined or abstained: label 0)" if undetermined or abstain is not None else ""
     print(f"{name}: {len(result.names)} unknown images attributed{note} → {submission}")
+    for v in result.verdicts[:LISTED_GROUPS]:  # the verdicts an auditor reads first; all in NAME.groups.json
+        print(f"  group {v.group}: {v.size} images → " + (f"subset {v.subset}" if v.subset else "undetermined")
+              + f" (best {v.best}, support {v.support:.3f}, vote margin {v.margin:.2f})")
+    if len(result.verdicts) > LISTED_GROUPS:
+        print(f"  and {len(result.verdicts) - LISTED_GROUPS} smaller groups: {run.groups(name)}")
     shared = group_evidence.shared_subsets(v.subset for v in result.verdicts)
     if shared:
         print(f"{name}: several groups attributed to subset {', '.join(map(str, shared))}: "

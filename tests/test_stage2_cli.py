@@ -248,10 +248,11 @@ def test_run_end_to_end_then_again_with_nothing_left_to_do(tmp_path, capsys):
     assert run.submission.is_file() and run.report.is_file()
 
 
-def test_run_in_the_audit_regime_without_generated_images(tmp_path):
+def test_run_in_the_audit_regime_without_generated_images(tmp_path, capsys):
     data = make_data(tmp_path / "data", generated=None, **SMALL)
     run = RunFolder(tmp_path / "run")
     assert main(["run", "--data", str(data), "--run", str(run.path), *TINY]) == 0
+    printed = capsys.readouterr().out
     assert run.read_config()["train"]["regime"] == "audit"
     rows = read_rows(run.submission)
     assert [name for name, _ in rows] == unknown_names(data) and {int(label) for _, label in rows} <= {0, *SUBSETS}
@@ -266,6 +267,10 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path):
     assert "<b>audit</b>" in page and "<h2>Generators in the unknown set</h2>" in page
     verdicts = json.loads((run.predictions / "fingerprint.groups.json").read_text())
     assert sum(v["size"] for v in verdicts) == len(rows)
+    for v in verdicts:  # each group's verdict printed, as groups.json holds it
+        said = f"subset {v['subset']}" if v["subset"] else "undetermined"
+        assert (f"  group {v['group']}: {v['size']} images → {said} (best {v['best']}, support {v['support']:.3f}"
+                in printed)
     by_group = {}
     for row in read_rows(run.predictions / "fingerprint.proba.csv")[1:]:
         by_group.setdefault(int(row[-1]), set()).add(int(row[-3]))
