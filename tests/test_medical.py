@@ -123,25 +123,35 @@ def test_window_and_axis_are_checked_like_every_setting():
 def test_run_and_score_read_dicom_and_nifti_with_the_training_window(tmp_path):
     import h5py
 
+    from ganprov.core.residual_codec import StoredResiduals
+    from ganprov.features.residual import noise_residual
     from ganprov.pipeline.cli import main
 
     data = make_data(tmp_path / "data", subsets=(1, 2), per_subset=3, generated=None, unknown=4)
     rng = np.random.default_rng(0)
     write_dicom(data / "real/t1/series.dcm", rng.integers(900, 1200, (3, 32, 32)))  # three frames
-    write_nifti(data / "real/t2/vol.nii.gz", rng.normal(50, 20, (32, 32, 3)))  # three axial slices
+    write_nifti(data / "real/t2/vol.nii.gz", rng.normal(50, 20, (3, 32, 32)))  # three slices along axis 0
     run = tmp_path / "run"
+    # Neither the window nor the axis a default: the files' own window is 40/400, NIfTI slices along axis 2.
     assert main(["run", "--data", str(data), "--run", str(run), "--weights", "none", "--epochs", "1",
-                 "--image-size", "32", "--workers", "0", "--window", "soft-tissue", "--no-gradcam"]) == 0
+                 "--image-size", "32", "--workers", "0", "--window", "lung", "--slice-axis", "0",
+                 "--no-gradcam"]) == 0
     with h5py.File(run / "embeddings.h5", "r") as handle:
         paths = [p.decode() for p in handle["real/paths"][:]]
-    assert {"real/t1/series.dcm#2", "real/t2/vol.nii.gz#0"} <= set(paths) and len(paths) == 3 + 3 + 3 + 3
-    assert "soft-tissue" in (run / "report.html").read_text()  # the report states the window
+    assert {"real/t1/series.dcm#2", "real/t2/vol.nii.gz#2"} <= set(paths) and len(paths) == 3 + 3 + 3 + 3
+    assert "lung" in (run / "report.html").read_text()  # the report states the window
     batch = tmp_path / "batch"
     write_dicom(batch / "a.dcm", rng.integers(900, 1200, (2, 32, 32)))
+    write_nifti(batch / "b.nii.gz", rng.normal(50, 20, (2, 32, 32)))
     out = tmp_path / "scores.csv"
     assert main(["score", "--run", str(run), "--head", "logreg", "--images", str(batch), "--out", str(out),
                  "--workers", "0"]) == 0
-    assert [line.split(",")[0] for line in out.read_text().splitlines()[1:]] == ["a.dcm#0", "a.dcm#1"]
+    names = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert names == ["a.dcm#0", "a.dcm#1", "b.nii.gz#0", "b.nii.gz#1"]  # the checkpoint's axis, not 32 slices
+    with h5py.File(out.with_suffix(".h5"), "r") as handle:  # each frame decoded with the checkpoint's window
+        stored = StoredResiduals(handle["images"])[0:1][0]
+    lung, own = (noise_residual(np.asarray(decode(batch / "a.dcm#0", Reading(w)))) for w in ("lung", "file"))
+    assert np.abs(stored - lung).max() <= np.abs(lung).max() / 127 and not np.allclose(stored, own, atol=0.5)
 
 
 def test_slices_are_listed_in_numeric_order(tmp_path):

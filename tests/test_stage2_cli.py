@@ -248,10 +248,15 @@ def test_run_end_to_end_then_again_with_nothing_left_to_do(tmp_path, capsys):
     assert run.submission.is_file() and run.report.is_file()
 
 
-def test_run_in_the_audit_regime_without_generated_images(tmp_path, capsys):
+def test_run_in_the_audit_regime_without_generated_images(tmp_path, capsys, monkeypatch):
+    from ganprov.pipeline import run_all
     data = make_data(tmp_path / "data", generated=None, **SMALL)
     run = RunFolder(tmp_path / "run")
+    agreed, agree = [], run_all.agree  # the tiny data leave every image undetermined: see that agree is called
+    monkeypatch.setattr(run_all, "agree", lambda sources, out, **kw: agreed.append((sources, out)) or agree(
+        sources, out, **kw))
     assert main(["run", "--data", str(data), "--run", str(run.path), *TINY]) == 0
+    assert agreed == [([run.prediction("fingerprint"), run.second_opinion.prediction("fingerprint")], run.submission)]
     printed = capsys.readouterr().out
     assert run.read_config()["train"]["regime"] == "audit"
     rows = read_rows(run.submission)
