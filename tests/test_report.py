@@ -258,3 +258,17 @@ def test_the_second_opinion_is_shown_only_where_submission_csv_is_its_agreement(
     assert "<h2>Second opinion</h2>" not in report(run)
     theirs.write_text("other.png,1\n" + ours.read_text())  # an earlier unknown set: other names, no KeyError
     assert "<h2>Second opinion</h2>" not in report(run)
+
+
+def test_an_attributed_group_is_reported_with_its_subset(run_copy):
+    """The tiny run leaves its groups undetermined; its verdicts rewritten as if one group were attributed."""
+    _, run = run_copy
+    verdicts_path = run.groups("fingerprint")
+    found = json.loads(verdicts_path.read_text())
+    found[0] |= {"subset": found[0]["best"]}
+    verdicts_path.write_text(json.dumps(found))
+    page = report(run)
+    section = page.split(f"<section class=group id=g{found[0]['group']}>", 1)[1].split("</section>", 1)[0]
+    assert f"{found[0]['size']} images → subset {found[0]['best']}" in section and "undetermined" not in section
+    for v in found[1:]:
+        assert f"images → <span class=undetermined>undetermined</span> (best: subset {v['best']})" in page
