@@ -148,7 +148,8 @@ IGNORED = {
 }
 
 
-def build_corpus(root: Path, bomb_limit_patched: bool) -> dict[str, tuple[list[str], dict[str, str]]]:
+def build_corpus(root: Path, bomb_limit_patched: bool, locked_denied: bool = not PERMISSIONS_IGNORED
+                 ) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Every case in real/t1, generated/gen_t1 and generated_unknown/; a same-named file in t2/gen_t2/sub;
     real/t3 holds one image, generated/gen_t3 is empty. Returns split → (good paths, bad path → reason)."""
     expected = {}
@@ -160,7 +161,7 @@ def build_corpus(root: Path, bomb_limit_patched: bool) -> dict[str, tuple[list[s
             write(root / cases / name, content)
             if name.startswith("bomb") and bomb_limit_patched:
                 bad[f"{cases}/{name}"] = "DecompressionBomb"
-            elif name == "locked.png" and not PERMISSIONS_IGNORED:
+            elif name == "locked.png" and locked_denied:
                 bad[f"{cases}/{name}"] = "Permission denied"
             else:
                 good.append(f"{cases}/{name}")
@@ -237,7 +238,11 @@ def check_run(run: Path, expected, summary: dict) -> None:
 def test_corpus_is_skipped_file_by_file_and_good_files_embedded_once(tmp_path, run_copy, monkeypatch, capsys):
     # workers=0: the lowered decompression-bomb limit is set in this process, where the decoding happens.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", PATCHED_LIMIT)
-    expected = build_corpus(tmp_path / "corpus", bomb_limit_patched=True)
+    expected = build_corpus(tmp_path / "corpus", bomb_limit_patched=True, locked_denied=True)
+    if PERMISSIONS_IGNORED:  # root reads mode-000 files: fail their open, as it fails for everyone else
+        real_open = open
+        monkeypatch.setattr("builtins.open", lambda file, *a, **k: (_ for _ in ()).throw(PermissionError(
+            13, "Permission denied", str(file))) if Path(str(file)).name == "locked.png" else real_open(file, *a, **k))
     summary = embed(tmp_path / "corpus", run_copy, batch_size=4, workers=0)
     check_run(run_copy, expected, summary)
     assert f"{summary['skipped']} skipped" in capsys.readouterr().out
