@@ -125,8 +125,8 @@ def list_images(folder: Path, root: Path, slice_axis: int = 2) -> list[str]:
     one per frame or slice of a DICOM or NIfTI file (core/volumes.py)."""
     try:
         return sorted(image_files(folder, root, slice_axis), key=volumes.item_order)
-    except OSError as error:  # a folder inside that cannot be listed (permissions, I/O errors)
-        raise LayoutError(f"cannot read {error.filename or folder}: {error.strerror or error}") from None
+    except OSError as error:
+        raise unreadable(error, folder) from None
 
 
 def is_image_name(name: str) -> bool:
@@ -216,8 +216,13 @@ def discover(root: str | os.PathLike, slice_axis: int = 2) -> Layout:
     root = Path(root)
     try:
         return read_layout(root, slice_axis)
-    except OSError as error:  # a folder inside that cannot be listed (permissions, I/O errors)
-        raise LayoutError(f"cannot read {error.filename or root}: {error.strerror or error}") from None
+    except OSError as error:
+        raise unreadable(error, root) from None
+
+
+def unreadable(error: OSError, where: Path) -> LayoutError:
+    """A folder inside `where` that cannot be listed (permissions, I/O errors), in one line."""
+    return LayoutError(f"cannot read {error.filename or where}: {error.strerror or error}")
 
 
 def read_layout(root: Path, slice_axis: int = 2) -> Layout:

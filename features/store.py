@@ -71,8 +71,9 @@ def differences(expected: dict, found, keys) -> list[str]:
 def other_inputs(handle: h5py.File, lists: list[ImageList], prov: dict) -> str | None:
     """Why `handle` was made from other inputs than `lists` and `prov`; None when it was made from these."""
     differ = differences(prov, handle.attrs, SAME_FILE_KEYS)
-    if sorted(handle) != sorted(i.name for i in lists):  # a folder gone (generated/, generated_unknown/) or new
-        differ.append(f"groups: {', '.join(sorted(handle))} here, {', '.join(sorted(i.name for i in lists))} expected")
+    here, expected = sorted(handle), sorted(i.name for i in lists)
+    if here != expected:  # a folder gone (generated/, generated_unknown/) or new
+        differ.append(f"groups: {', '.join(here)} here, {', '.join(expected)} expected")
     same_files = all(i.name in handle and handle[i.name].attrs.get("files_sha256") == i.files_sha256 for i in lists)
     # Files written before heldout_sha256 was kept are taken at their word.
     same_heldout = all(i.name not in handle or handle[i.name].attrs.get("heldout_sha256", i.heldout_sha256)

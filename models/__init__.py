@@ -15,12 +15,17 @@ HEADS = {"logreg": LogRegHead, "cosine": CosineHead, "knn": KNNHead, "cluster": 
          "fingerprint": FingerprintHead}
 
 
+def parameters() -> dict[str, set[str]]:
+    """The parameters each registered head takes."""
+    return {key: set(head().get_params()) for key, head in HEADS.items()}
+
+
 def make_head(name: str, **params):
     """A head by registry name. Params are shared across heads (the CLI passes pca, k, seed, ... to all), so
     those this head does not take are dropped; one that no head takes is a typo and raises HeadError."""
     if name not in HEADS:
         raise HeadError(f"unknown head {name!r}; valid names: {', '.join(HEADS)}")
-    known = {key: set(head().get_params()) for key, head in HEADS.items()}
+    known = parameters()
     unknown = set(params) - set().union(*known.values())
     if unknown:
         raise HeadError(f"no head takes parameter(s) {', '.join(sorted(unknown))}")

@@ -136,15 +136,16 @@ def add_group_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_fit(args) -> None:
-    from ganprov.models import HEADS
+    from ganprov.models import HEADS, parameters
 
     from .run_heads import fit_head
     params = head_params(args)
     if args.head in HEADS:  # one head named: an option it does not take is a slip, not silently dropped
-        unused = sorted(set(params) - set(HEADS[args.head]().get_params()) - {"seed"})
+        taken = parameters()
+        unused = sorted(set(params) - taken[args.head] - {"seed"})
         if unused:
             flags = ", ".join("--" + key.replace("_", "-") for key in unused)
-            takers = sorted(n for n, head in HEADS.items() if set(unused) & set(head().get_params()))
+            takers = sorted(n for n, names in taken.items() if set(unused) & names)
             note = "; the content head behind its votes keeps its defaults" if args.head == "fingerprint" else ""
             raise GanprovError(f"--head {args.head} does not take {flags} (they are for --head "
                                f"{' or '.join(takers)}{note})")

@@ -18,6 +18,7 @@ from ganprov.models import HeadError
 from ganprov.models.embeddings import EmbeddingsFile
 
 from . import plots
+from .agree import agreed_labels
 from .evaluate import COLUMNS, figure
 from .report_groups import (
     Section,
@@ -91,8 +92,7 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
             ours = dict(zip(unknown.names, unknown.labels.tolist()))
             # Only where submission.csv is the agreement of these two: a later run without a second opinion
             # leaves an earlier one's files behind.
-            if ours.keys() == theirs.keys() == agreed.keys() and all(
-                    agreed[n] == (label if theirs[n] == label else 0) for n, label in ours.items()):
+            if ours.keys() == theirs.keys() == agreed.keys() and agreed == agreed_labels([ours, theirs]):
                 submitted = agreed
                 parts.append(second_opinion_html(found, unknown, theirs, submitted))
         parts += [section_html(s, unknown, real, file.subsets, data_root, reading, cams) for s in found]
