@@ -15,6 +15,7 @@ one-to-one to the K subsets.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,8 +25,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .base import FLOATS, SEED, EmbeddingHead
+from .coverage import outcovered, reference_rows
 from .generators import content_directions, fixed_groups, generator_groups
-from .group_evidence import judge_groups
+from .group_evidence import UNDETERMINED, judge_groups
 
 # Held-out generated images per subset needed to check the grouping: two of its smallest groups (5 images).
 CHECK_ROWS = 10
@@ -52,6 +54,10 @@ class FingerprintHead(EmbeddingHead):
     content_components : int, default=64
         Singular directions of the real images' residuals (their anatomy, no generator's print) taken out of
         every residual before grouping, when `fit` is given `content_residuals`; 0 takes out nothing.
+    coverage_neighbours : int, default=10
+        Where several groups go to one subset, a labelled image of it counts as covered by a group when one of
+        the group's images lies within its this-many-th nearest labelled neighbour; a group that covers
+        significantly less (at `alpha`) than another is undetermined (models/coverage.py). 0: no check.
     trust_groups_above : float, default=0.9
         With labelled generated held-out rows (challenge regime, at least CHECK_ROWS per subset): the
         homogeneity of the groups found among them (1: no group mixes two generators) below which grouping
@@ -71,6 +77,8 @@ class FingerprintHead(EmbeddingHead):
         The fitted content head, on the first `n_embedding` columns.
     confusion_ : ndarray of shape (n_classes, n_classes) or None
         The content head's confusion matrix on the held-out rows given to `fit`; None without them.
+    coverage_reference_ : list of ndarray
+        Per class, up to 2,000 of the rows fit was given, unit length: what the coverage check measures.
     content_directions_ : ndarray of shape (n_directions, n_residual) or None
         The directions taken out of residuals before grouping; None without `content_residuals`.
     grouping_homogeneity_ : float or None
@@ -91,6 +99,7 @@ class FingerprintHead(EmbeddingHead):
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "merge_above": [Interval(Real, -1, 1, closed="both")],
         "content_components": [Interval(Integral, 0, None, closed="left")],
+        "coverage_neighbours": [Interval(Integral, 0, None, closed="left")],
         "trust_groups_above": [Interval(Real, 0, 1, closed="both")],
         "one_generator_per_subset": ["boolean"],
         "n_embedding": [Interval(Integral, 1, None, closed="left")],
@@ -98,11 +107,13 @@ class FingerprintHead(EmbeddingHead):
     }
 
     def __init__(self, content="logreg", alpha=0.01, merge_above=0.45, content_components=64,
-                 trust_groups_above=0.9, one_generator_per_subset=False, n_embedding=512, seed=0):
+                 coverage_neighbours=10, trust_groups_above=0.9, one_generator_per_subset=False, n_embedding=512,
+                 seed=0):
         self.content = content
         self.alpha = alpha
         self.merge_above = merge_above
         self.content_components = content_components
+        self.coverage_neighbours = coverage_neighbours
         self.trust_groups_above = trust_groups_above
         self.one_generator_per_subset = one_generator_per_subset
         self.n_embedding = n_embedding
@@ -119,6 +130,7 @@ class FingerprintHead(EmbeddingHead):
         images to be scored are, whose first singular directions (anatomy) are taken out before grouping."""
         X, y_index = self._fit_input(check_array(X, dtype=FLOATS)[:, :self.n_embedding], y)
         self.content_ = content_head(self.content, self.seed).fit(X, self.classes_[y_index])
+        self.coverage_reference_ = reference_rows(X, y_index, len(self.classes_), self.seed)
         self.confusion_ = None
         if X_val is not None and len(X_val):
             X_val = self._predict_input(X_val)
@@ -174,11 +186,22 @@ class FingerprintHead(EmbeddingHead):
             return self.classes_[proba.argmax(axis=1)], proba, None, []
         votes = proba.argmax(axis=1)  # content_ was fitted on the same labels: same columns as classes_
         groups = self.residual_groups(residuals)
-        verdicts = judge_groups(votes, groups, self.classes_, self.alpha, self.confusion_,
-                                self.one_generator_per_subset, self.seed)
+        verdicts = self.checked_coverage(judge_groups(votes, groups, self.classes_, self.alpha, self.confusion_,
+                                                      self.one_generator_per_subset, self.seed), embeddings, groups)
         support = np.array([v.support_by_subset for v in verdicts]).reshape(-1, len(self.classes_))
         labels = np.array([v.subset for v in verdicts], dtype=self.classes_.dtype)[groups]
         return labels, support[groups], groups, verdicts
+
+    def checked_coverage(self, verdicts: list, embeddings, groups) -> list:
+        """Verdicts with the groups another group of their subset out-covers made undetermined."""
+        references = getattr(self, "coverage_reference_", None)  # None in heads saved before it existed
+        if self.one_generator_per_subset or not getattr(self, "coverage_neighbours", 0) or references is None:
+            return verdicts
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        labels = np.array([index.get(v.subset, -1) if v.subset != UNDETERMINED else -1 for v in verdicts])
+        found = outcovered(labels, embeddings, groups, references, self.coverage_neighbours, self.alpha, self.seed)
+        return [replace(v, subset=UNDETERMINED, outcovered_by=found[v.group].by, coverage_p=found[v.group].p_value)
+                if v.group in found else v for v in verdicts]
 
     def attribute(self, X):
         labels, proba, _, _ = self.explain(X)

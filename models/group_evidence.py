@@ -39,6 +39,8 @@ class GroupVerdict:
     best: int  # the subset with most support (one-to-one: the matched one), even when not significant
     support: float  # support of `best`
     margin: float  # share of votes of `best` minus that of the runner-up
+    outcovered_by: int | None = None  # a group of the same subset that covers its images more (models/coverage.py)
+    coverage_p: float | None = None  # that test's p-value
 
     @property
     def p_value(self) -> float:

@@ -38,6 +38,11 @@ def _as_text(value) -> str:
     return str(_jsonable(value))
 
 
+def saved_params(head) -> dict:
+    """`head.get_params()` as its sidecar holds them (after a JSON round trip)."""
+    return json.loads(json.dumps(head.get_params(), default=_jsonable))
+
+
 def save_head(head, path: str | os.PathLike, info: dict) -> Path:
     """Write `head` to `path` (joblib) and its sidecar `path.with_suffix('.json')`, both atomically."""
     path = Path(path)

@@ -9,9 +9,9 @@ from ganprov.core import schema
 from ganprov.core.atomic import atomic_path
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.settings import TrainSettings
-from ganprov.models import HEADS, HeadError
+from ganprov.models import HEADS, HeadError, make_head
 from ganprov.models.embeddings import EmbeddingsFile
-from ganprov.models.persistence import read_sidecar
+from ganprov.models.persistence import read_sidecar, saved_params
 
 from .agree import agree
 from .evaluate import evaluate
@@ -36,14 +36,16 @@ def gradcam_available() -> bool:
 
 
 def head_is_current(run: RunFolder, name: str, file: EmbeddingsFile, params: dict) -> bool:
-    """A head fitted (with --fit-on auto) on exactly these embeddings, with these options, needs no refit."""
+    """A head fitted (with --fit-on auto) on exactly these embeddings, with these options and the parameters
+    they give today (a new version's defaults refit it), needs no refit."""
     sidecar = run.head(name).with_suffix(".json")
     try:
-        info = read_sidecar(sidecar)["info"]
+        saved = read_sidecar(sidecar)
     except (OSError, HeadError):  # missing or damaged: fit again, which writes a new one
         return False
+    info = saved["info"]
     return (info.get("fit_on_requested") == "auto" and info.get("provenance") == file.provenance
-            and info.get("params_requested") == params)
+            and info.get("params_requested") == params and saved["params"] == saved_params(make_head(name, **params)))
 
 
 def stage1(settings: TrainSettings, run: RunFolder, force: bool) -> None:

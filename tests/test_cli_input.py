@@ -298,3 +298,15 @@ def test_main_asks_openmp_and_openblas_threads_to_sleep(monkeypatch):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and os.environ["OPENBLAS_THREAD_TIMEOUT"] == "4"
+
+
+def test_run_fits_a_head_again_whose_saved_parameters_are_not_todays(run_copy):
+    """A head saved by another version (another default, a parameter it did not have) is fit again by `run`."""
+    _, run = run_copy
+    file, sidecar = EmbeddingsFile(run.embeddings), run.heads / "fingerprint.json"
+    saved = json.loads(sidecar.read_text())
+    requested = saved["info"]["params_requested"]
+    assert head_is_current(run, "fingerprint", file, requested)
+    del saved["params"]["coverage_neighbours"]  # as a version before the coverage check wrote it
+    sidecar.write_text(json.dumps(saved))
+    assert not head_is_current(run, "fingerprint", file, requested)

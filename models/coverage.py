@@ -1,0 +1,79 @@
+"""Of several generator groups attributed to one subset, which ones reproduce that subset's images?
+
+A generator learns its training set's whole distribution; a generator of a look-alike set that is not among
+the candidates (a neighbouring slab, a mirror image) resembles the candidate only where the two sets meet.
+Votes cannot tell them apart (each image looks most like that candidate), but coverage can (Naeem et al.
+2020, "Reliable fidelity and diversity metrics for generative models"): a labelled image of the subset is
+covered by a group when one of the group's images lies within the distance of its k-th nearest labelled
+neighbour. Where two groups claim one subset, each draws the same number of images and a one-sided exact
+McNemar test on the labelled images covered by one group only says whether one covers significantly less:
+that group is undetermined. Two generators of the same data cover alike and both keep the subset.
+
+Measured on labelled generated folders only, no truth file (README, "A subset missing from the candidates").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest
+
+from .cosine import unit_rows
+
+REFERENCE_ROWS = 2000  # labelled rows kept per subset: the radii's cost grows with its square
+SAMPLE_ROWS = 2000  # rows drawn per group compared
+
+
+@dataclass(frozen=True)
+class Outcovered:
+    by: int  # the group that covers the subset's labelled images significantly more
+    p_value: float  # one-sided exact McNemar p-value that this group covers no less
+
+
+def reference_rows(X: np.ndarray, y_index: np.ndarray, n_classes: int, seed: int) -> list[np.ndarray]:
+    """Per class, at most REFERENCE_ROWS of its rows of X (seeded draw), unit length, float32."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_classes):
+        members = np.flatnonzero(y_index == c)
+        if len(members) > REFERENCE_ROWS:
+            members = np.sort(rng.choice(members, REFERENCE_ROWS, replace=False))
+        rows.append(unit_rows(np.asarray(X[members], dtype=np.float32)))
+    return rows
+
+
+def covered(reference: np.ndarray, rows: np.ndarray, neighbours: int) -> np.ndarray:
+    """Which reference rows (unit length) have one of `rows` (unit length) within their k-th nearest
+    reference neighbour's cosine distance."""
+    k = min(neighbours, len(reference) - 1)
+    within = reference @ reference.T
+    np.fill_diagonal(within, -np.inf)
+    radius = -np.partition(-within, k - 1, axis=1)[:, k - 1]  # k-th largest similarity: k-th nearest
+    return (reference @ rows.T >= radius[:, None]).any(axis=1)
+
+
+def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, references: list[np.ndarray],
+               neighbours: int, alpha: float, seed: int = 0) -> dict[int, Outcovered]:
+    """Groups whose subset another group also claims and covers significantly more (at `alpha`).
+    `labels[g]` is group g's attributed class index (-1: none), `groups` each embedding's group,
+    `references[c]` class c's labelled rows (reference_rows)."""
+    found = {}
+    for c in np.unique(labels[labels >= 0]):
+        claimants = np.flatnonzero(labels == c)
+        reference = references[c]
+        if len(claimants) < 2 or len(reference) < 2:
+            continue
+        members = [np.flatnonzero(groups == g) for g in claimants]
+        n = min(SAMPLE_ROWS, *(len(m) for m in members))
+        rng = np.random.default_rng([seed, int(c)])  # same n from each: coverage grows with a group's size
+        hits = [covered(reference, unit_rows(embeddings[np.sort(rng.choice(m, n, replace=False))]), neighbours)
+                for m in members]
+        for i, g in enumerate(claimants):
+            for j, h in enumerate(claimants):
+                only_g, only_h = int(np.sum(hits[i] & ~hits[j])), int(np.sum(hits[j] & ~hits[i]))
+                if i == j or not only_h:
+                    continue
+                p = binomtest(only_g, only_g + only_h, 0.5, alternative="less").pvalue
+                if p <= alpha and (int(g) not in found or p < found[int(g)].p_value):
+                    found[int(g)] = Outcovered(int(h), float(p))
+    return found
