@@ -42,13 +42,18 @@ def reference_rows(X: np.ndarray, y_index: np.ndarray, n_classes: int, seed: int
     return rows
 
 
-def covered(reference: np.ndarray, rows: np.ndarray, neighbours: int) -> np.ndarray:
-    """Which reference rows (unit length) have one of `rows` (unit length) within their k-th nearest
-    reference neighbour's cosine distance."""
+def radii(reference: np.ndarray, neighbours: int) -> np.ndarray:
+    """Each reference row's cosine similarity to its k-th nearest other reference row (rows of unit length)."""
     k = min(neighbours, len(reference) - 1)
     within = reference @ reference.T
     np.fill_diagonal(within, -np.inf)
-    radius = -np.partition(-within, k - 1, axis=1)[:, k - 1]  # k-th largest similarity: k-th nearest
+    return -np.partition(-within, k - 1, axis=1)[:, k - 1]  # k-th largest similarity: k-th nearest
+
+
+def covered(reference: np.ndarray, rows: np.ndarray, neighbours: int, radius: np.ndarray | None = None) -> np.ndarray:
+    """Which reference rows (unit length) have one of `rows` (unit length) within their k-th nearest
+    reference neighbour's cosine distance (`radius`: radii(reference, neighbours), when already known)."""
+    radius = radii(reference, neighbours) if radius is None else radius
     return (reference @ rows.T >= radius[:, None]).any(axis=1)
 
 
@@ -66,7 +71,8 @@ def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, r
         members = [np.flatnonzero(groups == g) for g in claimants]
         n = min(SAMPLE_ROWS, *(len(m) for m in members))
         rng = np.random.default_rng([seed, int(c)])  # same n from each: coverage grows with a group's size
-        hits = [covered(reference, unit_rows(embeddings[np.sort(rng.choice(m, n, replace=False))]), neighbours)
+        radius = radii(reference, neighbours)
+        hits = [covered(reference, unit_rows(embeddings[np.sort(rng.choice(m, n, replace=False))]), neighbours, radius)
                 for m in members]
         for i, g in enumerate(claimants):
             for j, h in enumerate(claimants):
