@@ -216,9 +216,13 @@ def test_predict_says_so_too(run_copy, monkeypatch, capsys):
     predict.predict(run.path, "fingerprint")
     assert "fingerprint: several groups attributed to subset 1: either several generators" in capsys.readouterr().out
     monkeypatch.setattr(predict, "attribute", lambda *args: predict.Attribution(
-        found.names, found.proba, found.labels, found.groups, [verdicts[0], replace(verdicts[1], subset=0)]))
+        found.names, found.proba, found.labels, found.groups,
+        [verdicts[0], replace(verdicts[1], subset=0, outcovered_by=0, coverage_p=0.001)]))
     predict.predict(run.path, "fingerprint")
-    assert "several groups" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "several groups" not in out
+    assert "group 1: 2 images → undetermined (best 1, support 1.000, vote margin 1.00; group 0 covers subset 1's " \
+           "images more, p 0.001)" in out  # the coverage check says why
 
 
 def test_a_damaged_metrics_file_is_one_line(run_copy, capsys):
@@ -272,3 +276,13 @@ def test_an_attributed_group_is_reported_with_its_subset(run_copy):
     assert f"{found[0]['size']} images → subset {found[0]['best']}" in section and "undetermined" not in section
     for v in found[1:]:
         assert f"images → <span class=undetermined>undetermined</span> (best: subset {v['best']})" in page
+
+
+def test_a_group_the_coverage_check_left_undetermined_says_which_group_out_covers_it(run_copy):
+    _, run = run_copy
+    found = verdicts(run)
+    found[0].update(subset=0, outcovered_by=1, coverage_p=0.002)
+    (run.predictions / "fingerprint.groups.json").write_text(json.dumps(found))
+    page = report(run)
+    section = page.split(f"<section class=group id=g{found[0]['group']}>", 1)[1].split("</section>", 1)[0]
+    assert f"(best: subset {found[0]['best']}; group 1 covers its images more, p 0.002)" in section
