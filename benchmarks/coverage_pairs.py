@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from ganprov.models.cosine import unit_rows
-from ganprov.models.coverage import covered
+from ganprov.models.coverage import covered, radii
 from ganprov.models.embeddings import EmbeddingsFile
 
 
@@ -65,7 +65,8 @@ def main():
                     b_rows = b_rows[np.sort(rng.choice(len(b_rows), n, replace=False))]
                     out = []
                     for k in a.neighbours:
-                        hit_a, hit_b = covered(reference, a_rows, k), covered(reference, b_rows, k)
+                        radius = radii(reference, k)
+                        hit_a, hit_b = covered(reference, a_rows, radius), covered(reference, b_rows, radius)
                         only_a, only_b = int(np.sum(hit_a & ~hit_b)), int(np.sum(hit_b & ~hit_a))
                         p = [binomtest(x, only_a + only_b, 0.5, alternative="less").pvalue if only_a + only_b else 1.0
                              for x in (only_a, only_b)]

@@ -50,10 +50,9 @@ def radii(reference: np.ndarray, neighbours: int) -> np.ndarray:
     return -np.partition(-within, k - 1, axis=1)[:, k - 1]  # k-th largest similarity: k-th nearest
 
 
-def covered(reference: np.ndarray, rows: np.ndarray, neighbours: int, radius: np.ndarray | None = None) -> np.ndarray:
+def covered(reference: np.ndarray, rows: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """Which reference rows (unit length) have one of `rows` (unit length) within their k-th nearest
-    reference neighbour's cosine distance (`radius`: radii(reference, neighbours), when already known)."""
-    radius = radii(reference, neighbours) if radius is None else radius
+    reference neighbour's cosine distance (`radius`: radii(reference, k))."""
     return (reference @ rows.T >= radius[:, None]).any(axis=1)
 
 
@@ -72,12 +71,14 @@ def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, r
         n = min(SAMPLE_ROWS, *(len(m) for m in members))
         rng = np.random.default_rng([seed, int(c)])  # same n from each: coverage grows with a group's size
         radius = radii(reference, neighbours)
-        hits = [covered(reference, unit_rows(embeddings[np.sort(rng.choice(m, n, replace=False))]), neighbours, radius)
+        hits = [covered(reference, unit_rows(embeddings[np.sort(rng.choice(m, n, replace=False))]), radius)
                 for m in members]
         for i, g in enumerate(claimants):
             for j, h in enumerate(claimants):
+                if i == j:
+                    continue
                 only_g, only_h = int(np.sum(hits[i] & ~hits[j])), int(np.sum(hits[j] & ~hits[i]))
-                if i == j or not only_h:
+                if not only_h:
                     continue
                 p = binomtest(only_g, only_g + only_h, 0.5, alternative="less").pvalue
                 if p <= alpha and (int(g) not in found or p < found[int(g)].p_value):

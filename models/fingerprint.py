@@ -195,7 +195,7 @@ class FingerprintHead(EmbeddingHead):
     def checked_coverage(self, verdicts: list, embeddings, groups) -> list:
         """Verdicts with the groups another group of their subset out-covers made undetermined."""
         references = getattr(self, "coverage_reference_", None)  # None in heads saved before it existed
-        if self.one_generator_per_subset or not getattr(self, "coverage_neighbours", 0) or references is None:
+        if references is None or self.one_generator_per_subset or not self.coverage_neighbours:
             return verdicts
         index = {c: i for i, c in enumerate(self.classes_.tolist())}
         labels = np.array([index.get(v.subset, -1) if v.subset != UNDETERMINED else -1 for v in verdicts])

@@ -4,7 +4,7 @@ import numpy as np
 from test_generators import generator_outputs
 
 from ganprov.features.residual import RESIDUAL_DIM
-from ganprov.models.coverage import covered, outcovered, reference_rows
+from ganprov.models.coverage import covered, outcovered, radii, reference_rows
 from ganprov.models.fingerprint import FingerprintHead
 from ganprov.models.group_evidence import UNDETERMINED
 
@@ -28,14 +28,15 @@ def claim(*groups_rows):
 
 
 REFERENCE = reference_rows(along_a_curve(np.linspace(0, 1.5, 80), seed=0), np.zeros(80, int), 1, seed=0)
+RADII_5 = radii(REFERENCE[0], 5)  # each labelled image's 5th nearest labelled neighbour
 
 
 def test_coverage_counts_the_labelled_images_a_group_reaches():
     whole = along_a_curve(np.linspace(0, 1.5, 60), seed=1)
     edge = along_a_curve(np.linspace(1.35, 1.8, 60), seed=2)  # where this subset meets the next one
-    assert covered(REFERENCE[0], REFERENCE[0], 5).all()  # the labelled images cover themselves
-    assert covered(REFERENCE[0], unit(whole), 5).mean() > 0.9
-    assert covered(REFERENCE[0], unit(edge), 5).mean() < 0.2
+    assert covered(REFERENCE[0], REFERENCE[0], RADII_5).all()  # the labelled images cover themselves
+    assert covered(REFERENCE[0], unit(whole), RADII_5).mean() > 0.9
+    assert covered(REFERENCE[0], unit(edge), RADII_5).mean() < 0.2
 
 
 def test_a_generator_of_the_neighbouring_data_is_outcovered_by_the_subsets_own():
@@ -50,7 +51,7 @@ def test_two_generators_of_the_same_data_both_keep_it_whatever_their_sizes():
     other = along_a_curve(np.random.default_rng(7).uniform(0, 1.5, 30), seed=8, noise=0.05)
     assert outcovered(*claim(one, other), REFERENCE, neighbours=5, alpha=0.01) == {}
     # compared at the smaller group's size: all 300 images reach far more labelled ones than 30 do
-    reached = [covered(REFERENCE[0], unit(rows), 5).sum() for rows in (one, other)]
+    reached = [covered(REFERENCE[0], unit(rows), RADII_5).sum() for rows in (one, other)]
     assert reached[0] > 1.5 * reached[1]
 
 
