@@ -53,7 +53,7 @@ def save_head(head, path: str | os.PathLike, info: dict) -> Path:
         sha256 = sha256_of(temporary)
     sidecar = {
         "class": f"{type(head).__module__}.{type(head).__qualname__}",
-        "params": head.get_params(),
+        "params": saved_params(head),  # what head_is_current compares today's parameters with
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
                      "sklearn": sklearn.__version__, "joblib": joblib.__version__},
         "info": info,
