@@ -9,6 +9,9 @@ folders named gen_tK, twin*, upsample*) holds labelled generated images. Each fo
 nearest training images belong to most; for every pair of folders claiming one subset it prints how many of
 that subset's training images each covers and the other does not (at the smaller folder's size) and the
 one-sided exact McNemar p-value that each covers no less. The check makes a folder undetermined at p <= alpha.
+With --nearest it also prints an alternative that lost (README): how many of the subset's training images have
+their nearest generated image in each folder, and the permutation p-value (folder labels shuffled) that each
+wins no more often than the other.
 """
 import argparse
 import re
@@ -41,10 +44,21 @@ def labelled_rows(spec: str):
     return real, unit_rows(embeddings), np.array([folder_of(p) for p in paths])
 
 
+def nearest_wins(reference, a_rows, b_rows, rng, permutations=2000) -> str:
+    """Reference rows whose nearest row of the two folders pooled is one of a's, and permutation p-values."""
+    nearest = (reference @ np.vstack([a_rows, b_rows]).T).argmax(axis=1)
+    in_b = np.r_[np.zeros(len(a_rows), bool), np.ones(len(b_rows), bool)]
+    wins = int(np.sum(~in_b[nearest]))
+    shuffled = np.array([np.sum(~rng.permutation(in_b)[nearest]) for _ in range(permutations)])
+    return (f"nearest: {wins}/{len(reference) - wins} p {np.mean(shuffled <= wins):.2g}/"
+            f"{np.mean(shuffled >= wins):.2g}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="RUN or RUN:FOLDERS.h5")
     ap.add_argument("--neighbours", nargs="+", type=int, default=[5, 10, 20])
+    ap.add_argument("--nearest", action="store_true", help="also the nearest-folder wins (an alternative that lost)")
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     for spec in a.runs:
@@ -71,6 +85,8 @@ def main():
                         p = [binomtest(x, only_a + only_b, 0.5, alternative="less").pvalue if only_a + only_b else 1.0
                              for x in (only_a, only_b)]
                         out.append(f"k {k}: {only_a}/{only_b} p {p[0]:.2g}/{p[1]:.2g}")
+                    if a.nearest:
+                        out.append(nearest_wins(reference, a_rows, b_rows, rng))
                     print(f"  subset {subset} ({len(reference)} images): {first} vs {second}: " + "; ".join(out))
 
 
