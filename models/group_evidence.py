@@ -55,6 +55,13 @@ SHARED_SUBSET = ("either several generators trained on that data, or one of thes
                  "content model misreads); the content evidence alone cannot tell which")
 
 
+def outcovered_note(best: int, outcovered_by: int | None, coverage_p: float | None) -> str:
+    """Why the coverage check left a group undetermined, in the words `predict` and the report both use."""
+    if outcovered_by is None:
+        return ""
+    return f"; group {outcovered_by} covers subset {best}'s images more, p {coverage_p:.2g}"
+
+
 def shared_subsets(subsets: Iterable[int]) -> list[int]:
     """The subsets attributed more than one group (undetermined groups claim none)."""
     counts = Counter(s for s in subsets if s != UNDETERMINED)

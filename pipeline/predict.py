@@ -104,8 +104,7 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     for v in result.verdicts[:LISTED_GROUPS]:  # the verdicts an auditor reads first; all in NAME.groups.json
         print(f"  group {v.group}: {v.size} images → " + (f"subset {v.subset}" if v.subset else "undetermined")
               + f" (best {v.best}, support {v.support:.3f}, vote margin {v.margin:.2f}"
-              + (f"; group {v.outcovered_by} covers subset {v.best}'s images more, p {v.coverage_p:.2g})"
-                 if v.outcovered_by is not None else ")"))
+              + group_evidence.outcovered_note(v.best, v.outcovered_by, v.coverage_p) + ")")
     if len(result.verdicts) > LISTED_GROUPS:
         print(f"  and {len(result.verdicts) - LISTED_GROUPS} smaller groups: {run.groups(name)}")
     shared = group_evidence.shared_subsets(v.subset for v in result.verdicts)

@@ -80,8 +80,7 @@ def sections(run: RunFolder, head: str, unknown: Unknown) -> list[Section]:
             members = np.flatnonzero(unknown.groups == v["group"])
             verdict = (f"subset {v['subset']}" if v["subset"] else
                        f"<span class=undetermined>undetermined</span> (best: subset {v['best']}"
-                       + (f"; group {v['outcovered_by']} covers its images more, p {v['coverage_p']:.2g})"
-                          if v.get("outcovered_by") is not None else ")"))
+                       + group_evidence.outcovered_note(v["best"], v.get("outcovered_by"), v.get("coverage_p")) + ")")
             found.append(Section(f"g{v['group']}", f"Group {v['group']}: {len(members)} images → {verdict}",
                                  members, sample(members), v, v["subset"] or v["best"]))
         return [s for s in found if len(s.members)]

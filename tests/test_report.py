@@ -285,4 +285,5 @@ def test_a_group_the_coverage_check_left_undetermined_says_which_group_out_cover
     (run.predictions / "fingerprint.groups.json").write_text(json.dumps(found))
     page = report(run)
     section = page.split(f"<section class=group id=g{found[0]['group']}>", 1)[1].split("</section>", 1)[0]
-    assert f"(best: subset {found[0]['best']}; group 1 covers its images more, p 0.002)" in section
+    best = found[0]["best"]
+    assert f"(best: subset {best}; group 1 covers subset {best}'s images more, p 0.002)" in section
