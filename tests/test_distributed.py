@@ -105,9 +105,13 @@ def test_torchrun_train_matches_one_process(tmp_path):
         assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
         assert (a["train_acc"], a["val_acc"]) == (b["train_acc"], b["val_acc"])
     first, second = (load_model(tmp_path / run / "checkpoint.pt")[0].state_dict() for run in ("one", "two"))
-    steps = 2 * -(-30 // 8)  # two epochs of at most four global batches of the 30 real images
-    for key in first:
-        assert torch.allclose(first[key].float(), second[key].float(), atol=2 * 1e-6 * steps + 1e-6), key
+    # The weights' movement from the shared start, compared as a whole: elementwise, any two runs of this lr
+    # agree within a few lr. Measured 0.0015 relative; batches of 4 instead of 8 in one process: 1.64.
+    initial = build_model(len(list((data / "real").iterdir())), "none", 0)[0].state_dict()
+    weights = [k for k in first if k.endswith(("weight", "bias"))]
+    step_one, step_two = (torch.cat([(state[k] - initial[k]).flatten() for k in weights]) for state in (first, second))
+    assert step_one.norm() > 1e-3  # it moved: the comparison below means something
+    assert (step_two - step_one).norm() / step_one.norm() < 1e-2
     assert RunFolder(tmp_path / "two").read_config()["train"]["processes"] == 2
 
     # Interrupted after one epoch in one process, resumed in two: the same log as one process throughout.
