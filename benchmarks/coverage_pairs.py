@@ -18,10 +18,9 @@ import re
 
 import h5py
 import numpy as np
-from scipy.stats import binomtest
 
 from ganprov.models.cosine import unit_rows
-from ganprov.models.coverage import covered, radii
+from ganprov.models.coverage import covered, mcnemar_less, radii
 from ganprov.models.embeddings import EmbeddingsFile
 
 
@@ -82,8 +81,7 @@ def main():
                         radius = radii(reference, k)
                         hit_a, hit_b = covered(reference, a_rows, radius), covered(reference, b_rows, radius)
                         only_a, only_b = int(np.sum(hit_a & ~hit_b)), int(np.sum(hit_b & ~hit_a))
-                        p = [binomtest(x, only_a + only_b, 0.5, alternative="less").pvalue if only_a + only_b else 1.0
-                             for x in (only_a, only_b)]
+                        p = mcnemar_less(only_a, only_b), mcnemar_less(only_b, only_a)
                         out.append(f"k {k}: {only_a}/{only_b} p {p[0]:.2g}/{p[1]:.2g}")
                     if a.nearest:
                         out.append(nearest_wins(reference, a_rows, b_rows, rng))

@@ -56,6 +56,12 @@ def covered(reference: np.ndarray, rows: np.ndarray, radius: np.ndarray) -> np.n
     return (reference @ rows.T >= radius[:, None]).any(axis=1)
 
 
+def mcnemar_less(only_g: int, only_h: int) -> float:
+    """One-sided exact McNemar p-value that g covers no less than h, from the reference rows only g covers
+    and only h covers (1.0 where none differ)."""
+    return binomtest(only_g, only_g + only_h, 0.5, alternative="less").pvalue if only_g + only_h else 1.0
+
+
 def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, references: list[np.ndarray],
                neighbours: int, alpha: float, seed: int = 0) -> dict[int, Outcovered]:
     """Groups whose subset another group also claims and covers significantly more (at `alpha`).
@@ -78,9 +84,9 @@ def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, r
                 if i == j:
                     continue
                 only_g, only_h = int(np.sum(hits[i] & ~hits[j])), int(np.sum(hits[j] & ~hits[i]))
-                if not only_h:
+                if not only_h:  # h covers nothing g does not: no evidence against g, whatever alpha
                     continue
-                p = binomtest(only_g, only_g + only_h, 0.5, alternative="less").pvalue
+                p = mcnemar_less(only_g, only_h)
                 if p <= alpha and (int(g) not in found or p < found[int(g)].p_value):
                     found[int(g)] = Outcovered(int(h), float(p))
     return found
