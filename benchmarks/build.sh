@@ -27,17 +27,18 @@ build() {  # NAME VOLUME SPLIT SEED [extra args]: the shared tool's recipe, resu
 extra() {  # BENCH SUBSET: a second generator of the same recipe, and one of another architecture
   local bench=$1 k=$2 real
   if [ -d "$SHARED/$bench" ]; then real=$SHARED/$bench/real/t$k; else real=$OUT/$bench/real/t$k; fi
-  [ -d "twin-$bench-t$k" ] || $PY "$TOOLS/extra_gan.py" --real "$real" --seed 77 --out "twin-$bench-t$k"
+  [ -d "twin-$bench-t$k" ] || $PY "$HERE/twin_gan.py" --real "$real" --seed 77 --out "twin-$bench-t$k"  # extra_gan.py's, any size
   [ -d "upsample-$bench-t$k" ] || $PY "$HERE/upsample_gan.py" --real "$real" --seed 5 --out "upsample-$bench-t$k"
 }
 case "${2:-all}" in
   extras-shared) extra mri-slab 2; extra mri-random 2 ;;
   extras-inia) extra inia-slab 2 ;;
   extras-mni8) extra mni-slab8 2 ;;
+  extras-ch2-128) extra ch2-slab128 2 ;;
   inia) build inia-slab "$VOL/inia19-t1-brain.nii.gz" slab 1; extra inia-slab 2 ;;
   mni8) build mni-slab8 volumes/mni152.nii.gz slab 3 --subsets 8 ;;  # K = 8, another subject
   ch2-128) build ch2-slab128 "$VOL/ch2better.nii.gz" slab 11 --size 128 ;;  # 128 px, the Colin27 subject of the shared benchmarks (its ch2better volume)
   all) extra mri-slab 2; extra mri-random 2; build inia-slab "$VOL/inia19-t1-brain.nii.gz" slab 1; extra inia-slab 2
        build mni-slab8 volumes/mni152.nii.gz slab 3 --subsets 8; extra mni-slab8 2
-       build ch2-slab128 "$VOL/ch2better.nii.gz" slab 11 --size 128 ;;
+       build ch2-slab128 "$VOL/ch2better.nii.gz" slab 11 --size 128; extra ch2-slab128 2 ;;
 esac

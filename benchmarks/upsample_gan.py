@@ -85,24 +85,34 @@ def hinge_training(G: nn.Module, D: nn.Module, x: torch.Tensor, iters: int, late
     return lambda n: G(latent(n))
 
 
+def real_images(folder) -> torch.Tensor:
+    """A subset's real PNGs as one N × 1 × H × W tensor in [-1, 1]."""
+    imgs = [np.asarray(Image.open(p).convert("L")) for p in sorted(Path(folder).glob("*.png"))]
+    return torch.tensor(np.stack(imgs), dtype=torch.float32)[:, None] / 127.5 - 1
+
+
+def save_samples(sample, n: int, out: Path, prefix: str) -> None:
+    """n samples as PREFIX_0000.png … in `out`, which appears only when complete (build.sh checks for it)."""
+    with torch.no_grad():
+        y = ((sample(n)[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    for j, img in enumerate(y):
+        Image.fromarray(img).save(partial / f"{prefix}_{j:04d}.png")
+    partial.rename(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--iters", type=int, default=1000)
     ap.add_argument("--n", type=int, default=200)
     a = ap.parse_args()
-    imgs = [np.asarray(Image.open(p).convert("L")) for p in sorted(Path(a.real).glob("*.png"))]
-    x = torch.tensor(np.stack(imgs), dtype=torch.float32)[:, None] / 127.5 - 1
-    sample = train(x, a.iters, a.seed)
-    with torch.no_grad():
-        y = ((sample(a.n)[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for j, img in enumerate(y):
-        Image.fromarray(img).save(out / f"upsample_{j:04d}.png")
-    print(f"{len(imgs)} real images, {a.iters} steps, {a.n} samples -> {out}")
+    x = real_images(a.real)
+    save_samples(train(x, a.iters, a.seed), a.n, a.out, "upsample")
+    print(f"{len(x)} real images, {a.iters} steps, {a.n} samples -> {a.out}")
 
 
 if __name__ == "__main__":
