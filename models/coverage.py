@@ -30,6 +30,12 @@ class Outcovered:
     p_value: float  # one-sided exact McNemar p-value that this group covers no less
 
 
+@dataclass(frozen=True)
+class Reach:
+    covered: int  # the subset's labelled images the group covers (drawing as many images as the smallest claimant)
+    labelled: int  # the subset's labelled images compared
+
+
 def reference_rows(X: np.ndarray, y_index: np.ndarray, n_classes: int, seed: int) -> list[np.ndarray]:
     """Per class, at most REFERENCE_ROWS of its rows of X (seeded draw), unit length, float32."""
     rng = np.random.default_rng(seed)
@@ -63,11 +69,12 @@ def mcnemar_less(only_g: int, only_h: int) -> float:
 
 
 def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, references: list[np.ndarray],
-               neighbours: int, alpha: float, seed: int = 0) -> dict[int, Outcovered]:
-    """Groups whose subset another group also claims and covers significantly more (at `alpha`).
-    `labels[g]` is group g's attributed class index (-1: none), `groups` each embedding's group,
+               neighbours: int, alpha: float, seed: int = 0) -> tuple[dict[int, Outcovered], dict[int, Reach]]:
+    """Groups whose subset another group also claims and covers significantly more (at `alpha`), and how many
+    of its labelled images each group that shares a subset covers: where all cover few, no test can tell
+    them apart. `labels[g]` is group g's attributed class index (-1: none), `groups` each embedding's group,
     `references[c]` class c's labelled rows (reference_rows)."""
-    found = {}
+    found, reach = {}, {}
     for c in np.unique(labels[labels >= 0]):
         claimants = np.flatnonzero(labels == c)
         reference = references[c]
@@ -79,6 +86,7 @@ def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, r
         radius = radii(reference, neighbours)
         hits = [covered(reference, unit_rows(embeddings[np.sort(rng.choice(m, n, replace=False))]), radius)
                 for m in members]
+        reach.update({int(g): Reach(int(h.sum()), len(reference)) for g, h in zip(claimants, hits)})
         for i, g in enumerate(claimants):
             for j, h in enumerate(claimants):
                 if i == j:
@@ -89,4 +97,4 @@ def outcovered(labels: np.ndarray, embeddings: np.ndarray, groups: np.ndarray, r
                 p = mcnemar_less(only_g, only_h)
                 if p <= alpha and (int(g) not in found or p < found[int(g)].p_value):
                     found[int(g)] = Outcovered(int(h), float(p))
-    return found
+    return found, reach

@@ -199,7 +199,10 @@ class FingerprintHead(EmbeddingHead):
             return verdicts
         index = {c: i for i, c in enumerate(self.classes_.tolist())}
         labels = np.array([index.get(v.subset, -1) if v.subset != UNDETERMINED else -1 for v in verdicts])
-        found = outcovered(labels, embeddings, groups, references, self.coverage_neighbours, self.alpha, self.seed)
+        found, reach = outcovered(labels, embeddings, groups, references, self.coverage_neighbours, self.alpha,
+                                  self.seed)
+        verdicts = [replace(v, covers=reach[v.group].covered, labelled=reach[v.group].labelled)
+                    if v.group in reach else v for v in verdicts]
         return [replace(v, subset=UNDETERMINED, outcovered_by=found[v.group].by, coverage_p=found[v.group].p_value)
                 if v.group in found else v for v in verdicts]
 

@@ -41,6 +41,8 @@ class GroupVerdict:
     margin: float  # share of votes of `best` minus that of the runner-up
     outcovered_by: int | None = None  # a group of the same subset that covers its images more (models/coverage.py)
     coverage_p: float | None = None  # that test's p-value
+    covers: int | None = None  # where the group shared its subset: how many of the subset's labelled images it covers
+    labelled: int | None = None  # of how many (models/coverage.py)
 
     @property
     def p_value(self) -> float:
@@ -60,6 +62,18 @@ def outcovered_note(best: int, outcovered_by: int | None, coverage_p: float | No
     if outcovered_by is None:
         return ""
     return f"; group {outcovered_by} covers subset {best}'s images more, p {coverage_p:.2g}"
+
+
+def shared_coverage(verdicts: Iterable[dict], subset: int) -> str:
+    """How many of a shared subset's labelled images each group that claimed it covers, in the words `predict`
+    and the report both use ("" where the check did not run): the check can only tell apart groups that
+    cover some. `verdicts` as in groups.json (heads saved before the counts existed have none)."""
+    claimants = [v for v in verdicts if v["best"] == subset and v.get("covers") is not None]
+    if not claimants:
+        return ""
+    counts = ", ".join(f"group {v['group']} {v['covers']}" for v in claimants)
+    return (f"of subset {subset}'s {claimants[0]['labelled']} labelled images the coverage check compared, "
+            f"its groups cover: {counts}")
 
 
 def shared_subsets(subsets: Iterable[int]) -> list[int]:

@@ -111,4 +111,7 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     if shared:
         print(f"{name}: several groups attributed to subset {', '.join(map(str, shared))}: "
               f"{group_evidence.SHARED_SUBSET} (see the report)")
+        found = [asdict(v) for v in result.verdicts]
+        for note in filter(None, (group_evidence.shared_coverage(found, s) for s in shared)):
+            print(f"  {note}")
     return submission, run.probabilities(name)

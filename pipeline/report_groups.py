@@ -153,9 +153,12 @@ def shared_warning(found: list[Section]) -> str:
     shared = group_evidence.shared_subsets(s.verdict["subset"] for s in found if s.verdict)
     if not shared:
         return ""
+    verdicts = [s.verdict for s in found if s.verdict]
+    counts = "".join(f" {note}." for note in (group_evidence.shared_coverage(verdicts, s) for s in shared)
+                     if note)
     return (f"<p class=undetermined>Several groups attributed to subset {', '.join(map(str, shared))}: "
             f"{group_evidence.SHARED_SUBSET}. Check that every subset the generators could have been trained on "
-            "is a candidate.</p>")
+            f"is a candidate.{counts}</p>")
 
 
 def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str, int], agreed: dict[str, int]) -> str:

@@ -42,14 +42,17 @@ def test_coverage_counts_the_labelled_images_a_group_reaches():
 def test_a_generator_of_the_neighbouring_data_is_outcovered_by_the_subsets_own():
     own = along_a_curve(np.random.default_rng(3).uniform(0, 1.5, 100), seed=4)
     neighbour = along_a_curve(np.random.default_rng(5).uniform(1.3, 1.9, 100), seed=6)
-    found = outcovered(*claim(own, neighbour), REFERENCE, neighbours=10, alpha=0.01)
+    found, reach = outcovered(*claim(own, neighbour), REFERENCE, neighbours=10, alpha=0.01)
     assert set(found) == {1} and found[1].by == 0 and found[1].p_value < 1e-3
+    # every claimant's reach is reported, the out-covered one's far below the subset's own
+    assert set(reach) == {0, 1} and reach[0].labelled == reach[1].labelled == 80
+    assert reach[0].covered > 2 * reach[1].covered
 
 
 def test_two_generators_of_the_same_data_both_keep_it_whatever_their_sizes():
     one = along_a_curve(np.random.default_rng(3).uniform(0, 1.5, 300), seed=4, noise=0.05)
     other = along_a_curve(np.random.default_rng(7).uniform(0, 1.5, 30), seed=8, noise=0.05)
-    assert outcovered(*claim(one, other), REFERENCE, neighbours=5, alpha=0.01) == {}
+    assert outcovered(*claim(one, other), REFERENCE, neighbours=5, alpha=0.01)[0] == {}
     # compared at the smaller group's size: all 300 images reach far more labelled ones than 30 do
     reached = [covered(REFERENCE[0], unit(rows), RADII_5).sum() for rows in (one, other)]
     assert reached[0] > 1.5 * reached[1]
@@ -85,6 +88,9 @@ def test_fingerprint_head_leaves_the_generator_of_absent_look_alike_data_undeter
     assert all((labels[generator == g] == label).all() for g, label in expected.items())
     absent = verdicts[groups[generator == 2][0]]
     assert absent.best == 2 and absent.outcovered_by == groups[generator == 1][0] and absent.coverage_p <= 0.01
+    own = verdicts[groups[generator == 1][0]]  # both claimants carry their reach; the other subset's group none
+    assert own.labelled == absent.labelled == 60 and own.covers > absent.covers
+    assert verdicts[groups[generator == 0][0]].covers is None
     unchecked = FingerprintHead(n_embedding=16, coverage_neighbours=0).fit(X, y, X_val, y_val)
     assert (unchecked.predict(X_test)[generator == 2] == 2).all()  # the votes alone send it to subset 2
     matched = FingerprintHead(n_embedding=16, one_generator_per_subset=True).fit(X, y, X_val, y_val)

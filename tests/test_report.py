@@ -202,6 +202,12 @@ def test_the_overview_warns_where_several_groups_went_to_one_subset():
     assert "Several groups" not in overview([section(0, 2, 2), section(1, 0, 2), section(2, 0, 2)], unknown)
     text = overview([section(0, 2, 2), section(1, 2, 2), section(2, 0, 1)], unknown)
     assert "Several groups attributed to subset 2:" in text and "not among the candidates" in text
+    assert "labelled images" not in text  # verdicts of heads saved before the coverage counts: no counts
+    covered = [section(0, 2, 2), section(1, 2, 2), section(2, 0, 1)]
+    covered[0].verdict.update(covers=0, labelled=284)
+    covered[1].verdict.update(covers=1, labelled=284)
+    assert ("of subset 2's 284 labelled images the coverage check compared, its groups cover: group 0 0, "
+            "group 1 1.") in overview(covered, unknown)
 
 
 def test_predict_says_so_too(run_copy, monkeypatch, capsys):
@@ -214,7 +220,13 @@ def test_predict_says_so_too(run_copy, monkeypatch, capsys):
                                 np.array([0, 0, 1, 1]), verdicts)
     monkeypatch.setattr(predict, "attribute", lambda *args: found)
     predict.predict(run.path, "fingerprint")
-    assert "fingerprint: several groups attributed to subset 1: either several generators" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fingerprint: several groups attributed to subset 1: either several generators" in out
+    assert "labelled images" not in out  # no coverage counts in these verdicts: none said
+    found.verdicts[:] = [replace(v, covers=n, labelled=90) for v, n in zip(verdicts, (7, 0))]
+    predict.predict(run.path, "fingerprint")
+    assert ("  of subset 1's 90 labelled images the coverage check compared, its groups cover: group 0 7, group 1 0\n"
+            in capsys.readouterr().out)
     monkeypatch.setattr(predict, "attribute", lambda *args: predict.Attribution(
         found.names, found.proba, found.labels, found.groups,
         [verdicts[0], replace(verdicts[1], subset=0, outcovered_by=0, coverage_p=0.001)]))
