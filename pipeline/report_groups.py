@@ -150,10 +150,10 @@ def overview(found: list[Section], unknown: Unknown) -> str:
 
 def shared_warning(found: list[Section]) -> str:
     """A warning where several groups went to one subset."""
-    shared = group_evidence.shared_subsets(s.verdict["subset"] for s in found if s.verdict)
+    verdicts = [s.verdict for s in found if s.verdict]
+    shared = group_evidence.shared_subsets(v["subset"] for v in verdicts)
     if not shared:
         return ""
-    verdicts = [s.verdict for s in found if s.verdict]
     counts = "".join(f" {note}." for note in (group_evidence.shared_coverage(verdicts, s) for s in shared)
                      if note)
     return (f"<p class=undetermined>Several groups attributed to subset {', '.join(map(str, shared))}: "
