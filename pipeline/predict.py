@@ -94,9 +94,9 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     if grouped:
         rows = (row + [group] for row, group in zip(rows, result.groups.tolist()))
     write_csv(run.probabilities(name), rows, header, escape_formulas=False)
+    verdicts = [asdict(v) for v in result.verdicts]  # NAME.groups.json, and what the shared-subset note reads
     if grouped:
-        write_text(run.groups(name),
-                   json.dumps([asdict(v) for v in result.verdicts], indent=1) + "\n")
+        write_text(run.groups(name), json.dumps(verdicts, indent=1) + "\n")
     undetermined = int(np.sum(result.labels == 0))
     note = f" in {len(result.verdicts)} generator group(s)" if grouped else ""
     note += f" ({undetermined} undetermined or abstained: label 0)" if undetermined or abstain is not None else ""
@@ -111,7 +111,6 @@ def predict(run_dir, name: str, abstain: float | None = None) -> tuple[Path, Pat
     if shared:
         print(f"{name}: several groups attributed to subset {', '.join(map(str, shared))}: "
               f"{group_evidence.SHARED_SUBSET} (see the report)")
-        found = [asdict(v) for v in result.verdicts]
-        for note in filter(None, (group_evidence.shared_coverage(found, s) for s in shared)):
+        for note in filter(None, (group_evidence.shared_coverage(verdicts, s) for s in shared)):
             print(f"  {note}")
     return submission, run.probabilities(name)
