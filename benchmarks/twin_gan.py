@@ -6,29 +6,19 @@ the same seed, the same images and file names.
 
   python benchmarks/twin_gan.py --real BENCH/real/t2 --seed 77 --out twin-BENCH-t2
 """
-import argparse
-from pathlib import Path
-
 from build_resumable import deeper_gan, tool  # this folder: scripts run from it
-from upsample_gan import real_images, save_samples
+from upsample_gan import generator_cli
+
+
+def twin(x, iters: int, seed: int, out):
+    if x.shape[-1] == 64:
+        return tool.train_gan(x, iters, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return deeper_gan(x, iters, seed, checkpoint=out.with_name(out.name + ".ckpt.pt"))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--real", required=True)
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--seed", type=int, default=77)
-    ap.add_argument("--iters", type=int, default=1000)
-    ap.add_argument("--n", type=int, default=200)
-    a = ap.parse_args()
-    x = real_images(a.real)
-    if x.shape[-1] == 64:
-        sample = tool.train_gan(x, a.iters, a.seed)
-    else:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        sample = deeper_gan(x, a.iters, a.seed, checkpoint=a.out.with_name(a.out.name + ".ckpt.pt"))
-    save_samples(sample, a.n, a.out, "twin")
-    print(f"{len(x)} real images, {a.iters} steps, {a.n} samples -> {a.out}")
+    generator_cli(__doc__, 77, "twin", twin)
 
 
 if __name__ == "__main__":

@@ -102,17 +102,23 @@ def save_samples(sample, n: int, out: Path, prefix: str) -> None:
     partial.rename(out)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def generator_cli(doc: str, seed: int, prefix: str, train_on) -> None:
+    """The command line of a script that trains one generator on a subset's real PNGs and writes its samples:
+    `train_on(x, iters, seed, out)` returns the sampler (out: where a checkpoint may sit beside the samples)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--real", required=True)
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=seed)
     ap.add_argument("--iters", type=int, default=1000)
     ap.add_argument("--n", type=int, default=200)
     a = ap.parse_args()
     x = real_images(a.real)
-    save_samples(train(x, a.iters, a.seed), a.n, a.out, "upsample")
+    save_samples(train_on(x, a.iters, a.seed, a.out), a.n, a.out, prefix)
     print(f"{len(x)} real images, {a.iters} steps, {a.n} samples -> {a.out}")
+
+
+def main():
+    generator_cli(__doc__, 5, "upsample", lambda x, iters, seed, out: train(x, iters, seed))
 
 
 if __name__ == "__main__":
