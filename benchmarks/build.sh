@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the extra benchmarks used to choose defaults (out of CI: each GAN takes minutes on a CPU).
 #   bash benchmarks/build.sh OUT          (OUT: a folder outside the project; needs nibabel and the shared tools)
-# Writes OUT/inia-slab, OUT/mni-slab8 (K = 8) and OUT/ch2-slab128 (128 px; each + .truth.csv), second generators (twin-*) and
+# Writes OUT/inia-slab, OUT/mni-slab8 (K = 8), OUT/mni-slab5 and OUT/ch2-slab128 (128 px; each + .truth.csv), second generators (twin-*) and
 # other-architecture generators (upsample-*) of one subset of each benchmark. A killed build goes on from
 # the next subset. The scenarios are then run by benchmarks/scenarios.py.
 set -euo pipefail
@@ -37,6 +37,7 @@ case "${2:-all}" in
   extras-ch2-128) extra ch2-slab128 2 ;;
   inia) build inia-slab "$VOL/inia19-t1-brain.nii.gz" slab 1; extra inia-slab 2 ;;
   mni8) build mni-slab8 volumes/mni152.nii.gz slab 3 --subsets 8 ;;  # K = 8, another subject
+  mni5) build mni-slab5 volumes/mni152.nii.gz slab 5 ;;  # K = 5 of the same subject, built after every default was chosen
   ch2-128) build ch2-slab128 "$VOL/ch2better.nii.gz" slab 11 --size 128 ;;  # 128 px, the Colin27 subject of the shared benchmarks (its ch2better volume)
   all) extra mri-slab 2; extra mri-random 2; build inia-slab "$VOL/inia19-t1-brain.nii.gz" slab 1; extra inia-slab 2
        build mni-slab8 volumes/mni152.nii.gz slab 3 --subsets 8; extra mni-slab8 2
