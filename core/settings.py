@@ -19,6 +19,11 @@ from .layout import MIN_HELDOUT
 # auto: with labelled generated images, train on real and on real+generated and keep the better on held-out
 # generated images; without them (audit regime), real.
 TRAIN_ON = ("auto", "real", "real+generated")
+# The size the content backbone sees: --image-size (full) or half of it. auto: half in the audit regime, where
+# the real → generated shift is the whole problem and the finer detail a generator redraws in its own way is
+# better not learnt (README, "Content at half resolution": as right or better on every benchmark, never wrong);
+# full in the challenge regime, where labelled generated images teach the backbone that detail.
+CONTENT_RESOLUTION = ("auto", "full", "half")
 # ResNet-18 runs at any size (measured down to 1 px) but halves it five times: at 16 px (bench's memory stage)
 # its last two stages already see one pixel; smaller leaves nothing to learn from. Above 1024 px a batch's
 # activations take tens of gigabytes while CT slices (512 px) gain nothing from upsampling.
@@ -71,10 +76,13 @@ def device_name(value) -> str:
     return value
 
 
-def train_on_choice(value) -> str:
-    if value not in TRAIN_ON:
-        raise SettingsError(f"must be one of {', '.join(TRAIN_ON)}, not {value!r}")
-    return value
+def one_of(choices: tuple[str, ...]):
+    """A check for one of a few words."""
+    def check(value) -> str:
+        if value not in choices:
+            raise SettingsError(f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+    return check
 
 
 def window_choice(value) -> str:
@@ -86,6 +94,8 @@ def window_choice(value) -> str:
     return value
 
 
+train_on_choice = one_of(TRAIN_ON)
+content_resolution_choice = one_of(CONTENT_RESOLUTION)
 positive_int = whole_number(1)
 non_negative_int = whole_number(0)
 pixel_size = whole_number(*IMAGE_SIZES)
@@ -102,6 +112,7 @@ class TrainSettings:
     batch_size: int = 64
     lr: float = 1e-4
     image_size: int = 224
+    content_resolution: str = "auto"
     seed: int = 0
     min_heldout: int = MIN_HELDOUT  # held-out images per subset, at least (core/layout.py)
     device: str = "auto"
@@ -111,6 +122,13 @@ class TrainSettings:
     strict: bool = False
     window: str = "file"  # DICOM and NIfTI only: core/volumes.py
     slice_axis: int = 2  # NIfTI volumes are sliced along this axis
+
+    @property
+    def input_size(self) -> int:
+        """The network's input size: image_size, or half of it (never below the smallest allowed)."""
+        if self.content_resolution == "auto":
+            raise SettingsError("content_resolution auto is resolved by the regime first (features/train.py)")
+        return self.image_size if self.content_resolution == "full" else max(IMAGE_SIZES[0], self.image_size // 2)
 
     @property
     def reading(self) -> volumes.Reading:
@@ -125,11 +143,13 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, values: dict) -> TrainSettings:
-        # Runs from before `min_heldout` held out a plain fifth: 0 splits their images as they were split.
-        values = {"min_heldout": 0} | values
+        # Runs from before `min_heldout` held out a plain fifth: 0 splits their images as they were split; runs
+        # from before `content_resolution` saw the full --image-size.
+        values = {"min_heldout": 0, "content_resolution": "full"} | values
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 CHECKS = {"train_on": train_on_choice, "epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
-          "image_size": pixel_size, "seed": seed_int, "min_heldout": non_negative_int, "device": device_name,
+          "image_size": pixel_size,
+          "content_resolution": content_resolution_choice, "seed": seed_int, "min_heldout": non_negative_int, "device": device_name,
           "workers": non_negative_int, "window": window_choice, "slice_axis": axis}

@@ -24,7 +24,7 @@ class CheckpointError(GanprovError):
 
 def untrained_meta(subsets, settings: TrainSettings, weights_origin: str, regime: str) -> dict:
     """The meta of a network before its first epoch: no validation accuracy yet."""
-    return {"subsets": list(subsets), "image_size": settings.image_size, "weights_origin": weights_origin,
+    return {"subsets": list(subsets), "image_size": settings.input_size, "weights_origin": weights_origin,
             "regime": regime, "settings": asdict(settings), "epoch": 0, "val_acc": -1.0, "best_acc": -1.0}
 
 

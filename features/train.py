@@ -35,8 +35,8 @@ from .channel import resize_target
 from .images import ImageFiles, collate
 
 # Settings that must not change between an interrupted run and its --resume.
-FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "seed", "min_heldout", "augment",
-                   "window", "slice_axis")
+FIXED_ON_RESUME = ("data", "weights", "train_on", "batch_size", "lr", "image_size", "content_resolution", "seed",
+                   "min_heldout", "augment", "window", "slice_axis")
 
 
 class TrainingError(GanprovError):
@@ -85,7 +85,7 @@ def training_rows(layout: Layout, settings: TrainSettings) -> tuple[ImageFiles, 
         paths, labels = rows("generated", False)
         train_paths, train_labels = train_paths + paths, train_labels + labels
     val_paths, val_labels = rows(layout.validation_split, True)
-    size = settings.image_size
+    size = settings.input_size
     transform = identity_preserving(size) if settings.augment else None
     target = twin_size(layout)
 
@@ -146,7 +146,7 @@ def train_one_epoch(model, criterion, optimizer, scaler, data, device, settings,
         if not batch:
             continue
         if not len(labels):  # every image of this share failed: take part with an empty one
-            images = torch.zeros(0, 3, settings.image_size, settings.image_size, dtype=torch.uint8)
+            images = torch.zeros(0, 3, settings.input_size, settings.input_size, dtype=torch.uint8)
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=scaler.is_enabled()):
             output = model(images)
@@ -221,6 +221,8 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
     settings.data = str(Path(settings.data).resolve())  # a resume from another working folder is the same run
     refuse_run_inside(settings.data, run.path)
     layout = discover(settings.data, settings.slice_axis)
+    if settings.content_resolution == "auto":  # core/settings.py says why
+        settings.content_resolution = "half" if layout.regime == "audit" else "full"
     if settings.train_on == "auto":
         if layout.regime == "audit":
             settings.train_on = "real"

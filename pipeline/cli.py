@@ -10,6 +10,7 @@ import ganprov
 from ganprov.core.errors import GanprovError
 from ganprov.core.schema import FIT_ON
 from ganprov.core.settings import (
+    CONTENT_RESOLUTION,
     TRAIN_ON,
     TrainSettings,
     axis,
@@ -64,7 +65,12 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
                              "trained when generated/ exists, the better on held-out generated images kept")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs)
     parser.add_argument("--lr", type=positive_float, default=DEFAULTS.lr)
-    parser.add_argument("--image-size", type=pixel_size, default=DEFAULTS.image_size)
+    parser.add_argument("--image-size", type=pixel_size, default=DEFAULTS.image_size,
+                        help=f"the images' size for the network (default {DEFAULTS.image_size}, the paper's)")
+    parser.add_argument("--content-resolution", default=DEFAULTS.content_resolution, choices=CONTENT_RESOLUTION,
+                        help="full: the backbone sees --image-size; half: half of it; auto (default): half in the "
+                             "audit regime (no generated/), where it was as right or better on every benchmark, "
+                             "full in the challenge regime")
     parser.add_argument("--seed", type=seed_int, default=DEFAULTS.seed)
     parser.add_argument("--min-heldout", type=non_negative_int, default=DEFAULTS.min_heldout, metavar="N",
                         help="held-out validation images per subset: a fifth, but at least N (half of a subset "
@@ -101,8 +107,9 @@ def decoding_workers(args) -> int:
 
 def train_settings(args) -> TrainSettings:
     return TrainSettings(data=args.data, weights=args.weights, train_on=args.train_on, epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, image_size=args.image_size, seed=args.seed,
-                         min_heldout=args.min_heldout, device=args.device, workers=decoding_workers(args),
+                         batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
+                         content_resolution=args.content_resolution, seed=args.seed, min_heldout=args.min_heldout,
+                         device=args.device, workers=decoding_workers(args),
                          amp=args.amp, strict=args.strict, augment=args.augment, window=args.window,
                          slice_axis=args.slice_axis)
 

@@ -80,7 +80,8 @@ def test_bad_options_are_refused_before_anything_runs(case, capsys, tmp_path, mo
 
 def test_train_settings_refuse_the_same_values_in_python(tmp_path):
     for field, value in [("epochs", 0), ("batch_size", 0), ("lr", float("nan")), ("image_size", 8),
-                         ("device", "bogus"), ("workers", -1), ("train_on", "everything")]:
+                         ("device", "bogus"), ("workers", -1), ("train_on", "everything"),
+                         ("content_resolution", "quarter")]:
         with pytest.raises(SettingsError, match=f"^{field} must be "):
             TrainSettings(data=str(tmp_path), **{field: value})
     assert TrainSettings(data="", device="cuda:1", lr="1e-3").lr == 1e-3  # what the checks let through

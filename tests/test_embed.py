@@ -51,14 +51,15 @@ def test_embed_holds_out_the_images_its_checkpoint_held_out(tmp_path):
     assert groups["generated"]["heldout"].sum() == 3
 
 
-def test_settings_saved_before_min_heldout_split_as_a_plain_fifth():
+def test_settings_saved_before_min_heldout_split_as_a_plain_fifth_at_full_resolution():
     from dataclasses import asdict
 
     from ganprov.core.settings import TrainSettings
 
     saved = asdict(TrainSettings(data="DATA"))
-    assert saved.pop("min_heldout") == 20
+    assert saved.pop("min_heldout") == 20 and saved.pop("content_resolution") == "auto"
     assert TrainSettings.from_config(saved).min_heldout == 0
+    assert TrainSettings.from_config(saved).content_resolution == "full"  # what runs before it saw
     assert TrainSettings.from_config(saved | {"min_heldout": 7}).min_heldout == 7
 
 
