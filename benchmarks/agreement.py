@@ -8,6 +8,11 @@ calibration error of each, pooled over its scenarios (the agreement's confidence
   python benchmarks/agreement.py SC SC-AUG     # scenarios.py --work folders, --no-augment and --augment
   python benchmarks/agreement.py SC SC-AUG --more SC-AUG1 SC-AUG2   # augmented trainings of other seeds
 
+  python benchmarks/agreement.py SC SC-AUG --resolution SC-HALF SC-HALF-AUG   # the same at another resolution
+
+With --resolution, two more columns, only for runs found in all four folders: the other pair's agreement, and
+either (each pair's agreement, kept where the other pair's is the same or undetermined: 0 where they contradict).
+
 With --more, two more columns, only for runs found in every folder: majority keeps the plain training's label
 where more than half of all the augmented trainings give it (the majority of three seeds, say); veto keeps it
 where at least one of them gives it and none gives another subset (an undetermined seed abstains).
@@ -40,15 +45,19 @@ def main():
     ap.add_argument("augmented", type=Path)
     ap.add_argument("--head", default="fingerprint")
     ap.add_argument("--more", nargs="+", type=Path, default=[], help="--augment folders of other seeds")
+    ap.add_argument("--resolution", nargs=2, type=Path, metavar=("SC", "SC-AUG"),
+                    help="the same two trainings at another --content-resolution")
     a = ap.parse_args()
-    kinds = ["plain", "augmented", "agreed"] + (["majority", "veto"] if a.more else [])
+    kinds = (["plain", "augmented", "agreed"] + (["majority", "veto"] if a.more else [])
+             + (["other resolution agreed", "either"] if a.resolution else []))
     print("| data | scenario | " + " | ".join(bold(f"{kind}: accuracy", kind) + " | wrong | undetermined"
                                              for kind in kinds) + " |")
     print("|---|---|" + "---|---|---|" * len(kinds))
     pooled = defaultdict(list)  # (benchmark, which) → (truth, label, confidence) of every image
     for bench, scenario, run, other, truth in paired_runs(a.plain, a.augmented, a.head):
         more = [folder / run.relative_to(a.plain) for folder in a.more]
-        if not all(path.is_file() for path in more):
+        other_pair = [folder / run.relative_to(a.plain) for folder in a.resolution or []]
+        if not all(path.is_file() for path in more + other_pair):
             continue
         (c1, plain), (c2, augmented) = confidences(run), confidences(other)
         seeds = [(c2, augmented)] + [confidences(path) for path in more]
@@ -57,6 +66,10 @@ def main():
         if a.more:
             found["majority"] = kept_where(majority, plain, c1, seeds)
             found["veto"] = kept_where(veto, plain, c1, seeds)
+        if a.resolution:
+            (c3, low), (c4, low_augmented) = map(confidences, other_pair)
+            found["other resolution agreed"] = agreed_labels([low, low_augmented]), minimum([c3, c4])
+            found["either"] = either(found["agreed"], found["other resolution agreed"])
         print(f"| {bench} | {scenario} | "
               + " | ".join(bold(figures(truth, labels), kind) for kind, (labels, _) in found.items()) + " |")
         for name in sorted(truth):
@@ -86,6 +99,15 @@ def kept_where(rule, plain: dict[str, int], plain_confidence: dict[str, float], 
         kept = label != 0 and rule(label, [seed[name] for _, seed in seeds])
         labels[name] = label if kept else 0
         confidence[name] = min([plain_confidence[name], *agreeing]) if kept else plain_confidence[name]
+    return labels, confidence
+
+
+def either(first: tuple[dict, dict], second: tuple[dict, dict]) -> tuple[dict, dict]:
+    """Each agreement's label where the other's is the same or 0, 0 where they give different subsets; the
+    confidence of the label kept (the smaller where both give it)."""
+    (a, ca), (b, cb) = first, second
+    labels = {n: a[n] or b[n] if a[n] == b[n] or not (a[n] and b[n]) else 0 for n in a}
+    confidence = {n: min(ca[n], cb[n]) if a[n] == b[n] or not labels[n] else (ca[n] if a[n] else cb[n]) for n in a}
     return labels, confidence
 
 
