@@ -10,8 +10,8 @@ Scenarios (../shared/bench/tools/recompose.py): the unknown set as shipped, one 
 scaled ×2, a second generator of subset K (--twin), a
 generator of another architecture (--upsample), and subset 5 dropped from the candidates (its generator's
 images must come out 0). In the audit regime generated/ is left out. The backbone is trained once per
-benchmark and regime (`ganprov train`, random init, --image-size 64 unless said otherwise, which the network
-sees at half size in the audit regime unless --content-resolution full); every scenario that keeps the candidates reuses
+benchmark and regime (`ganprov train`, random init, 64 px unless --image-size says otherwise, half of it with
+--content-resolution half); every scenario that keeps the candidates reuses
 it (`ganprov embed`, `fit --head all`, `predict`, `evaluate --truth`); the dropped-candidate and the scaled
 scenarios train their own (`ganprov run`). Results go to WORK/results.jsonl, one line per scenario and head.
 """
@@ -86,8 +86,8 @@ def main():
     ap.add_argument("--regime", choices=("audit", "challenge"), default="audit")
     ap.add_argument("--only", nargs="*", help="run only these scenarios")
     ap.add_argument("--image-size", type=int, default=64, help="the network's input size (default 64)")
-    ap.add_argument("--content-resolution", choices=("auto", "full", "half"), help="ganprov's --content-resolution "
-                    "(default: ganprov's, auto)")
+    ap.add_argument("--content-resolution", choices=("full", "half"), help="ganprov's --content-resolution "
+                    "(default: ganprov's, full)")
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, help="train with --augment or --no-augment "
                     "(default: ganprov's)")
     ap.add_argument("--seed", type=int, default=0, help="the trainings' seed (default 0, ganprov's)")

@@ -19,11 +19,10 @@ from .layout import MIN_HELDOUT
 # auto: with labelled generated images, train on real and on real+generated and keep the better on held-out
 # generated images; without them (audit regime), real.
 TRAIN_ON = ("auto", "real", "real+generated")
-# The size the content backbone sees: --image-size (full) or half of it. auto: half in the audit regime, where
-# the real → generated shift is the whole problem and the finer detail a generator redraws in its own way is
-# better not learnt (README, "Content at half resolution": as right or better on every benchmark, never wrong);
-# full in the challenge regime, where labelled generated images teach the backbone that detail.
-CONTENT_RESOLUTION = ("auto", "full", "half")
+# The size the content backbone sees: --image-size (full) or half of it, without the finest detail, which a
+# generator redraws in its own way. Half was better on two benchmarks and worse on a third (README, "Content at
+# half resolution"), so full, the paper's, stays the default.
+CONTENT_RESOLUTION = ("full", "half")
 # ResNet-18 runs at any size (measured down to 1 px) but halves it five times: at 16 px (bench's memory stage)
 # its last two stages already see one pixel; smaller leaves nothing to learn from. Above 1024 px a batch's
 # activations take tens of gigabytes while CT slices (512 px) gain nothing from upsampling.
@@ -112,7 +111,7 @@ class TrainSettings:
     batch_size: int = 64
     lr: float = 1e-4
     image_size: int = 224
-    content_resolution: str = "auto"
+    content_resolution: str = "full"
     seed: int = 0
     min_heldout: int = MIN_HELDOUT  # held-out images per subset, at least (core/layout.py)
     device: str = "auto"
@@ -126,8 +125,6 @@ class TrainSettings:
     @property
     def input_size(self) -> int:
         """The network's input size: image_size, or half of it (never below the smallest allowed)."""
-        if self.content_resolution == "auto":
-            raise SettingsError("content_resolution auto is resolved by the regime first (features/train.py)")
         return self.image_size if self.content_resolution == "full" else max(IMAGE_SIZES[0], self.image_size // 2)
 
     @property
@@ -143,9 +140,8 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, values: dict) -> TrainSettings:
-        # Runs from before `min_heldout` held out a plain fifth: 0 splits their images as they were split; runs
-        # from before `content_resolution` saw the full --image-size.
-        values = {"min_heldout": 0, "content_resolution": "full"} | values
+        # Runs from before `min_heldout` held out a plain fifth: 0 splits their images as they were split.
+        values = {"min_heldout": 0} | values
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 

@@ -221,8 +221,6 @@ def train(settings: TrainSettings, run_dir: str | os.PathLike, resume: bool = Fa
     settings.data = str(Path(settings.data).resolve())  # a resume from another working folder is the same run
     refuse_run_inside(settings.data, run.path)
     layout = discover(settings.data, settings.slice_axis)
-    if settings.content_resolution == "auto":  # core/settings.py says why
-        settings.content_resolution = "half" if layout.regime == "audit" else "full"
     if settings.train_on == "auto":
         if layout.regime == "audit":
             settings.train_on = "real"

@@ -68,9 +68,8 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=pixel_size, default=DEFAULTS.image_size,
                         help=f"the images' size for the network (default {DEFAULTS.image_size}, the paper's)")
     parser.add_argument("--content-resolution", default=DEFAULTS.content_resolution, choices=CONTENT_RESOLUTION,
-                        help="full: the backbone sees --image-size; half: half of it; auto (default): half in the "
-                             "audit regime (no generated/), where it was as right or better on every benchmark, "
-                             "full in the challenge regime")
+                        help="full (default): the network sees --image-size; half: half of it, without the finest "
+                             "detail (better on two benchmarks, worse on a third: README)")
     parser.add_argument("--seed", type=seed_int, default=DEFAULTS.seed)
     parser.add_argument("--min-heldout", type=non_negative_int, default=DEFAULTS.min_heldout, metavar="N",
                         help="held-out validation images per subset: a fifth, but at least N (half of a subset "

@@ -12,8 +12,7 @@ from ganprov.features.backbone import build_model
 from ganprov.features.train import parallel, train_loader, train_one_epoch, training_rows
 
 data, out = sys.argv[1:3]
-settings = TrainSettings(data=data, weights="none", epochs=1, batch_size=64, image_size=32, content_resolution="full",
-                         workers=0)
+settings = TrainSettings(data=data, weights="none", epochs=1, batch_size=64, image_size=32, workers=0)
 world = distributed.start(torch.device("cpu"))
 layout = discover(data)
 train_set, _ = training_rows(layout, settings)

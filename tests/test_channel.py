@@ -116,7 +116,7 @@ def test_training_rows_hold_each_labelled_image_also_resized_when_the_unknown_im
     from ganprov.features.train import training_rows
 
     data = make_data(tmp_path / "data", size=32)
-    settings = TrainSettings(data=str(data), weights="none", image_size=32, content_resolution="full", train_on="real")
+    settings = TrainSettings(data=str(data), weights="none", image_size=32, train_on="real")
     plain, plain_val = training_rows(discover(data), settings)
     resize_folder(data / "generated_unknown", 16)
     train_set, val_set = training_rows(discover(data), settings)

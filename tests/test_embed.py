@@ -57,7 +57,7 @@ def test_settings_saved_before_min_heldout_split_as_a_plain_fifth_at_full_resolu
     from ganprov.core.settings import TrainSettings
 
     saved = asdict(TrainSettings(data="DATA"))
-    assert saved.pop("min_heldout") == 20 and saved.pop("content_resolution") == "auto"
+    assert saved.pop("min_heldout") == 20 and saved.pop("content_resolution") == "full"
     assert TrainSettings.from_config(saved).min_heldout == 0
     assert TrainSettings.from_config(saved).content_resolution == "full"  # what runs before it saw
     assert TrainSettings.from_config(saved | {"min_heldout": 7}).min_heldout == 7

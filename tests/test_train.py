@@ -8,7 +8,6 @@ import torch
 from tiny_data import make_data
 
 from ganprov.core.run_folder import RunFolder
-from ganprov.core.settings import SettingsError
 from ganprov.features import backbone
 from ganprov.features.checkpoint import load_model, load_raw
 from ganprov.features.embed import embed
@@ -94,30 +93,26 @@ def test_train_on_auto_without_generated_images_is_real(tmp_path):
     assert meta["settings"]["train_on"] == "real" and not (tmp_path / "run/candidates").exists()
 
 
-def test_content_resolution_auto_is_half_without_generated_images_and_full_with_them(data, tmp_path, capsys):
+def test_half_content_resolution_trains_and_embeds_at_half_the_image_size(tmp_path, capsys):
     audit = make_data(tmp_path / "audit", generated=None)
-    meta = train(settings(audit), tmp_path / "half")
+    meta = train(settings(audit, content_resolution="half"), tmp_path / "half")
     assert meta["image_size"] == 16 and meta["settings"]["image_size"] == 32  # what the network saw, what was asked
     assert RunFolder(tmp_path / "half").read_config()["train"]["content_resolution"] == "half"
     embed(audit, tmp_path / "half", batch_size=8, workers=0)  # embeds at the size it trained at
     with h5py.File(RunFolder(tmp_path / "half").embeddings, "r") as handle:
         assert handle.attrs["image_size"] == 16
-    assert train(settings(audit, content_resolution="full"), tmp_path / "full")["image_size"] == 32
-    train(settings(audit, image_size=16, content_resolution="full"), tmp_path / "asked-16")  # what README measured
+    assert train(settings(audit), tmp_path / "full")["image_size"] == 32  # the default: full
+    train(settings(audit, image_size=16), tmp_path / "asked-16")  # what README measured half resolution as
     assert same_weights(weights_of(tmp_path / "half/last.pt"), weights_of(tmp_path / "asked-16/last.pt"))
-    assert train(settings(data), tmp_path / "challenge")["image_size"] == 32
-    train(settings(audit), tmp_path / "half")  # auto again is the same run, finished
-    assert "already trained" in capsys.readouterr().out
     with pytest.raises(TrainingError, match="content_resolution='half'"):
-        train(settings(audit, content_resolution="full"), tmp_path / "half")
+        train(settings(audit), tmp_path / "half")
 
 
 def test_half_resolution_never_goes_below_the_smallest_input():
     assert TrainSettings(data="", image_size=64, content_resolution="half").input_size == 32
     assert TrainSettings(data="", image_size=17, content_resolution="half").input_size == 16
     assert TrainSettings(data="", image_size=16, content_resolution="half").input_size == 16
-    with pytest.raises(SettingsError, match="resolved by the regime"):
-        TrainSettings(data="").input_size  # noqa: B018 (the property is what is tested)
+    assert TrainSettings(data="", image_size=64).input_size == 64
 
 
 def test_the_summary_says_how_many_images_were_held_out(tmp_path, capsys):

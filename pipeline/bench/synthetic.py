@@ -42,7 +42,7 @@ def synthetic_run(run_dir: Path, image_size: int, seed: int = 0) -> None:
     from ganprov.features.checkpoint import save, untrained_meta
 
     model, origin = build_model(len(SUBSETS), "none", seed)
-    settings = TrainSettings(data="", weights="none", image_size=image_size, content_resolution="full", seed=seed)
+    settings = TrainSettings(data="", weights="none", image_size=image_size, seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     save(RunFolder(run_dir).checkpoint, model, untrained_meta(SUBSETS, settings, origin, "audit"))
 
