@@ -103,11 +103,11 @@ def kept_where(rule, plain: dict[str, int], plain_confidence: dict[str, float], 
 
 
 def either(first: tuple[dict, dict], second: tuple[dict, dict]) -> tuple[dict, dict]:
-    """Each agreement's label where the other's is the same or 0, 0 where they give different subsets; the
-    confidence of the label kept (the smaller where both give it)."""
+    """`ganprov agree --either` of two agreements; the confidence of a label only one gives is that one's, else
+    the smaller of the two."""
     (a, ca), (b, cb) = first, second
-    labels = {n: a[n] or b[n] if a[n] == b[n] or not (a[n] and b[n]) else 0 for n in a}
-    confidence = {n: min(ca[n], cb[n]) if a[n] == b[n] or not labels[n] else (ca[n] if a[n] else cb[n]) for n in a}
+    labels = agreed_labels([a, b], "either")
+    confidence = {n: ca[n] if a[n] and not b[n] else cb[n] if b[n] and not a[n] else min(ca[n], cb[n]) for n in a}
     return labels, confidence
 
 

@@ -7,6 +7,11 @@ trainings that must agree"). Two seeds of one recipe are not different enough: o
 sent the same generator to the same wrong subset. An image keeps its label only when every run gives
 it the same one; otherwise it is undetermined (label 0). So agreement can only turn attributions into label
 0, never change one: the price is the right attributions one run alone would have made.
+
+With `either`, an undetermined run abstains instead: an image keeps the one subset the runs give it unless
+two of them give different subsets. That is for runs that are agreements already, such as the two trainings'
+agreement at full and at half --content-resolution: on the benchmarks neither agreement was ever wrong and
+each decided groups the other left undetermined (README, "Content at half resolution").
 """
 from __future__ import annotations
 
@@ -65,14 +70,25 @@ def agreed(labels: list[np.ndarray]) -> np.ndarray:
     return np.where(np.logical_and.reduce([other == one for other in others]), one, 0)
 
 
-def agreed_labels(attributions: list[dict[str, int]]) -> dict[str, int]:
-    """filename → the label every attribution gives it, 0 where any two differ."""
+def either(labels: list[np.ndarray]) -> np.ndarray:
+    """The one subset the attributions give each image, 0s abstaining; 0 where two give different subsets."""
+    given = np.stack(labels)
+    top = given.max(axis=0)
+    return np.where(np.all((given == 0) | (given == top), axis=0), top, 0)
+
+
+RULES = {"all": agreed, "either": either}
+
+
+def agreed_labels(attributions: list[dict[str, int]], rule: str = "all") -> dict[str, int]:
+    """filename → the label every attribution gives it (rule all) or the one subset they give it, an undetermined
+    one abstaining (rule either); 0 where two give different subsets."""
     names = list(attributions[0])
-    labels = agreed([np.array([attribution[name] for name in names]) for attribution in attributions])
+    labels = RULES[rule]([np.array([attribution[name] for name in names]) for attribution in attributions])
     return dict(zip(names, labels.tolist()))
 
 
-def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None = None) -> dict[str, int]:
+def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None = None, rule: str = "all") -> dict[str, int]:
     """Write the agreed `filename,label` CSV to `out` and return it; the sources must attribute the same images.
     With `truth`, print accuracy, wrong and undetermined shares of each source and of the agreed labels."""
     if len(sources) < 2:
@@ -86,14 +102,16 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
     if truth is not None:  # checked before anything is written: a mismatched truth file leaves no --out behind
         truth_of = read_labels(truth)
         refuse_other_images(truth, set(truth_of), paths[0], names, "does not fit {reference}")
-    agreed = agreed_labels(attributions)
+    agreed = agreed_labels(attributions, rule)
     write_csv(output_file(out, ".csv", "--out"), sorted(agreed.items()), escape_formulas=False)
     pairs = Counter(tuple(labels[name] for labels in attributions) for name in agreed)
     kept = sum(1 for label in agreed.values() if label)
-    print(f"{len(agreed)} images: {kept} attributed by every run alike, {len(agreed) - kept} undetermined → {out}")
+    alike = "by every run alike" if rule == "all" else "with no run giving another subset"
+    print(f"{len(agreed)} images: {kept} attributed {alike}, {len(agreed) - kept} undetermined → {out}")
     print("labels given by " + " / ".join(str(p) for p in paths) + ": images")
     for labels, count in sorted(pairs.items(), key=lambda item: -item[1]):
-        print(f"  {' / '.join(map(str, labels))}: {count}" + ("" if len(set(labels)) == 1 else "  (differ → 0)"))
+        differ = len(set(labels) - ({0} if rule == "either" else set())) > 1
+        print(f"  {' / '.join(map(str, labels))}: {count}" + ("  (differ → 0)" if differ else ""))
     if truth_of is not None:
         names_in_order = sorted(names)
         expected = [truth_of[name] for name in names_in_order]

@@ -200,7 +200,7 @@ def cmd_score(args) -> None:
 
 def cmd_agree(args) -> None:
     from .agree import agree
-    agree(args.sources, args.out, truth=args.truth)
+    agree(args.sources, args.out, truth=args.truth, rule="either" if args.either else "all")
 
 
 def cmd_bench(args) -> None:
@@ -304,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run folders (their submission.csv), filename,label CSVs of the same unknown set, or "
                             "`score` CSVs of the same batch")
     agree.add_argument("--out", required=True, help="the agreed filename,label CSV")
+    agree.add_argument("--either", action="store_true",
+                       help="an undetermined source abstains: keep the one subset the others give (0 only where two "
+                            "give different subsets); for sources that are agreements already, e.g. two `run`s at "
+                            "--content-resolution full and half")
     agree.set_defaults(func=cmd_agree)
 
     bench = commands.add_parser("bench", help="time backbone, embed, the paper loop, heads and memory side by side")

@@ -87,3 +87,17 @@ def test_batches_scored_by_two_runs_are_agreed_by_path(tmp_path, capsys):
     assert main(["agree", scored("a.csv", A), str(tmp_path / "bad.csv"), "--out", str(out)]) == 2
     assert "bad.csv: labels must be whole numbers" in capsys.readouterr().err
 
+
+
+def test_with_either_an_undetermined_source_abstains(tmp_path, capsys):
+    full = {"a.png": 1, "b.png": 0, "c.png": 3, "d.png": 0, "e.png": 2}  # two agreements, at two resolutions
+    half = {"a.png": 1, "b.png": 2, "c.png": 0, "d.png": 0, "e.png": 4}
+    out = tmp_path / "either.csv"
+    assert main(["agree", str(write(tmp_path / "full.csv", full)), str(write(tmp_path / "half.csv", half)),
+                 "--out", str(out), "--either"]) == 0
+    assert read_labels(out) == {"a.png": 1, "b.png": 2, "c.png": 3, "d.png": 0, "e.png": 0}
+    printed = capsys.readouterr().out
+    assert "5 images: 3 attributed with no run giving another subset, 2 undetermined" in printed
+    assert "2 / 4: 1  (differ → 0)" in printed and "0 / 2: 1\n" in printed  # an abstention is no difference
+    main(["agree", str(tmp_path / "full.csv"), str(tmp_path / "half.csv"), "--out", str(out)])
+    assert read_labels(out) == {"a.png": 1, "b.png": 0, "c.png": 0, "d.png": 0, "e.png": 0}  # without: all must give it
