@@ -115,7 +115,8 @@ def agree(sources: list[str | Path], out: str | Path, truth: str | Path | None =
     if truth_of is not None:
         names_in_order = sorted(names)
         expected = [truth_of[name] for name in names_in_order]
-        for what, labels in [*zip(map(str, paths), attributions), (f"agreed ({out})", agreed)]:
+        kind = "agreed" if rule == "all" else "either"
+        for what, labels in [*zip(map(str, paths), attributions), (f"{kind} ({out})", agreed)]:
             figures = shares(expected, [labels[name] for name in names_in_order])
             print(f"against {truth}: {what}: accuracy {figures['accuracy']:.3f}, wrong {figures['wrong']:.3f}, "
                   f"undetermined {figures['undetermined']:.3f}")
