@@ -22,8 +22,6 @@ Every path in a run folder is named here and nowhere else, with who writes it an
                                                                   agreement; FOLDER.first.csv and
                                                                   FOLDER.second-opinion.csv, .h5, each backbone's)
     second-opinion/              run --second-opinion           → run (agree → submission.csv); a run folder
-    half-resolution/             run --both-resolutions         → run (agree --either → submission.csv); a run
-                                                                  folder with its own second opinion
 """
 from __future__ import annotations
 
@@ -34,7 +32,6 @@ from pathlib import Path
 import tomllib
 
 from .atomic import write_text
-from .settings import OTHER_RESOLUTION
 
 
 class RunFolder:
@@ -64,13 +61,6 @@ class RunFolder:
     def second_opinion(self) -> RunFolder:
         """The run `run` trains with the other --augment setting in the audit regime (pipeline/agree.py)."""
         return RunFolder(self.path / "second-opinion")
-
-    @property
-    def other_resolution(self) -> RunFolder:
-        """The run `run` trains at the other --content-resolution than this one's config says, in the audit
-        regime (pipeline/agree.py): half-resolution/, or full-resolution/ in a run at half resolution."""
-        mine = self.read_config().get("train", {}).get("content_resolution", "full")
-        return RunFolder(self.path / f"{OTHER_RESOLUTION[mine]}-resolution")
 
     def head(self, name: str) -> Path:
         return self.heads / f"{name}.joblib"

@@ -23,7 +23,6 @@ TRAIN_ON = ("auto", "real", "real+generated")
 # generator redraws in its own way. Half was better on two benchmarks and worse on a third (README, "Content at
 # half resolution"), so full, the paper's, stays the default.
 CONTENT_RESOLUTION = ("full", "half")
-OTHER_RESOLUTION = {"full": "half", "half": "full"}
 # ResNet-18 runs at any size (measured down to 1 px) but halves it five times: at 16 px (bench's memory stage)
 # its last two stages already see one pixel; smaller leaves nothing to learn from. Above 1024 px a batch's
 # activations take tens of gigabytes while CT slices (512 px) gain nothing from upsampling.

@@ -184,7 +184,7 @@ def cmd_report(args) -> None:
 def cmd_run(args) -> None:
     from .run_all import run_all
     run_all(train_settings(args), args.run, truth=args.truth, force=args.force, head_params=head_params(args),
-            gradcam=args.gradcam, second_opinion=args.second_opinion, both_resolutions=args.both_resolutions)
+            gradcam=args.gradcam, second_opinion=args.second_opinion)
 
 
 def cmd_demo(args) -> None:
@@ -195,8 +195,7 @@ def cmd_demo(args) -> None:
 def cmd_score(args) -> None:
     from .score import score
     score(args.run, args.head, args.images, out=args.out, embeddings_out=args.embeddings, batch_size=args.batch_size,
-          workers=decoding_workers(args), device=args.device, strict=args.strict, second_opinion=args.second_opinion,
-          both_resolutions=args.both_resolutions)
+          workers=decoding_workers(args), device=args.device, strict=args.strict, second_opinion=args.second_opinion)
 
 
 def cmd_agree(args) -> None:
@@ -279,11 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also score with RUN/second-opinion and keep in --out only the labels both give, 0 "
                             "elsewhere; each backbone's own in OUT.first.csv and OUT.second-opinion.csv (default: "
                             "on where `run` trained a second opinion, as in the audit regime)")
-    score.add_argument("--both-resolutions", action=argparse.BooleanOptionalAction,
-                       help="also score with the run at the other content resolution (RUN/half-resolution, and "
-                            "its second opinion) and keep in --out what either resolution decides where the other "
-                            "gives no other subset; theirs in OUT.half-resolution.csv, ... (default: on where `run` "
-                            "trained one, as in the audit regime)")
     add_runtime_options(score)
     score.set_defaults(func=cmd_score)
 
@@ -296,11 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also train a backbone with the other --augment setting (RUN/second-opinion) and keep in "
                           "submission.csv only the attributions both give, label 0 elsewhere; twice the training "
                           "(default: on in the audit regime, without generated/; off in the challenge regime)")
-    run.add_argument("--both-resolutions", action=argparse.BooleanOptionalAction,
-                     help="also train the same at the other --content-resolution (RUN/half-resolution, with its "
-                          "own second opinion) and keep in submission.csv what either resolution decides where the "
-                          "other does not give another subset (`agree --either`); a quarter more training at "
-                          "half resolution (default: with the second opinion)")
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser("demo", help="run everything on a built-in synthetic data set (CPU, minutes)")

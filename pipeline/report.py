@@ -53,21 +53,10 @@ def heads_table(results: list[dict]) -> str:
     return f"<table><tr><th>head</th><th>fit on</th><th>set</th><th>n</th>{head}</tr>{body}</table>"
 
 
-def other_resolution_agreement(run: RunFolder, pair: dict[str, int], submitted: dict[str, int]):
-    """The submission of the run `run` trained at the other content resolution, if submission.csv is this
-    run's agreement `pair` and it, agreed --either; else None."""
-    other = run.other_resolution.submission
-    if not other.is_file():
-        return None
-    labels = read_labels(other)
-    return labels if labels.keys() == pair.keys() and agreed_labels([pair, labels], "either") == submitted else None
-
-
 def write_report(run_dir, default_head: str, gradcam: bool = False, second_opinion: bool = False) -> Path:
     """Assemble RUN/report.html from what the run folder holds; with `gradcam`, Grad-CAM maps of each group's
     sample of images (loads the backbone: torch); with `second_opinion`, how RUN/second-opinion's attributions
-    of `default_head` and submission.csv (their agreement, or that agreed --either with the run at the other
-    content resolution) compare with this run's."""
+    of `default_head` and submission.csv (their agreement) compare with this run's."""
     run = RunFolder(run_dir)
     fitted = fitted_heads(run)
     if default_head not in fitted:  # a report on a head that does not exist would be a page of blanks
@@ -101,14 +90,11 @@ def write_report(run_dir, default_head: str, gradcam: bool = False, second_opini
         if second_opinion and second.is_file() and run.submission.is_file():
             theirs, agreed = read_labels(second), read_labels(run.submission)
             ours = dict(zip(unknown.names, unknown.labels.tolist()))
-            # Only where submission.csv is made of these: a later run without a second opinion (or without the
-            # other resolution) leaves an earlier one's files behind.
-            if ours.keys() == theirs.keys() == agreed.keys():
-                pair = agreed_labels([ours, theirs])
-                other = other_resolution_agreement(run, pair, agreed)
-                if agreed == pair or other is not None:
-                    submitted = agreed
-                    parts.append(second_opinion_html(found, unknown, theirs, submitted, other))
+            # Only where submission.csv is the agreement of these two: a later run without a second opinion
+            # leaves an earlier one's files behind.
+            if ours.keys() == theirs.keys() == agreed.keys() and agreed == agreed_labels([ours, theirs]):
+                submitted = agreed
+                parts.append(second_opinion_html(found, unknown, theirs, submitted))
         parts += [section_html(s, unknown, real, file.subsets, data_root, reading, cams) for s in found]
     else:
         parts.append("<h2>Generators in the unknown set</h2><p>Nothing attributed: no predictions for the unknown "

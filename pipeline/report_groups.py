@@ -161,10 +161,9 @@ def shared_warning(found: list[Section]) -> str:
             f"is a candidate.{counts}</p>")
 
 
-def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str, int], agreed: dict[str, int],
-                        other: dict[str, int] | None = None) -> str:
-    """Per section: the label the second opinion's backbone gives its images (most often, with how many), with
-    `other` the label the two trainings at the other content resolution agree on, and what submission.csv keeps."""
+def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str, int], agreed: dict[str, int]) -> str:
+    """Per section: the label the second opinion's backbone gives its images (most often, with how many) and
+    what submission.csv keeps."""
     def most(labels: list[int]) -> str:
         (label, count), = Counter(labels).most_common(1)
         return f"{label or 'undetermined'} ({count} of {len(labels)})"
@@ -172,18 +171,13 @@ def second_opinion_html(found: list[Section], unknown: Unknown, second: dict[str
     rows = "".join(
         f'<tr><td><a href="#{s.key}">{s.title}</a></td>'
         f"<td>{most([second[unknown.names[r]] for r in s.members])}</td>"
-        + ("" if other is None else f"<td>{most([other[unknown.names[r]] for r in s.members])}</td>")
-        + f"<td>{most([agreed[unknown.names[r]] for r in s.members])}</td></tr>" for s in found)
+        f"<td>{most([agreed[unknown.names[r]] for r in s.members])}</td></tr>" for s in found)
     undetermined = sum(1 for label in agreed.values() if not label)
-    both = ("" if other is None else " The same two trainings at the other content resolution (<code>"
-            "*-resolution/</code>, its own report there) agreed on the labels in the third column; where one of "
-            "the two agreements is undetermined the other's label is kept, and where they differ, label 0.")
     return ("<h2>Second opinion</h2><p>A second backbone, trained with the other augmentation setting on the same "
             "real images (<code>second-opinion/</code>, its own report there), attributed the same images. "
-            f"<code>submission.csv</code> keeps an image's label only where both give it, label 0 elsewhere.{both} "
+            "<code>submission.csv</code> keeps an image's label only where both give it, label 0 elsewhere: "
             f"{undetermined} of {len(agreed)} images undetermined.</p><table><tr><th>this run</th>"
-            "<th>second opinion</th>" + ("" if other is None else "<th>other resolution, agreed</th>")
-            + f"<th>submission.csv</th></tr>{rows}</table>")
+            f"<th>second opinion</th><th>submission.csv</th></tr>{rows}</table>")
 
 
 def images_table(unknown: Unknown, found: list[Section], submitted: dict[str, int] | None = None) -> str:

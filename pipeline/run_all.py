@@ -8,7 +8,7 @@ from dataclasses import replace
 from ganprov.core import schema
 from ganprov.core.atomic import atomic_path
 from ganprov.core.run_folder import RunFolder
-from ganprov.core.settings import OTHER_RESOLUTION, TrainSettings
+from ganprov.core.settings import TrainSettings
 from ganprov.models import HEADS, HeadError, make_head
 from ganprov.models.embeddings import EmbeddingsFile
 from ganprov.models.persistence import read_sidecar, saved_params
@@ -86,14 +86,10 @@ def stage2(run: RunFolder, params: dict, force: bool, truth: str | None) -> tupl
 
 
 def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: bool = False,
-            head_params: dict | None = None, gradcam: bool = True, second_opinion: bool | None = None,
-            both_resolutions: bool | None = None) -> dict:
+            head_params: dict | None = None, gradcam: bool = True, second_opinion: bool | None = None) -> dict:
     """Every step from images to report. With `second_opinion` (None: in the audit regime, with images to
     attribute), a second backbone trained with the other --augment setting attributes the same images in
-    RUN/second-opinion, and RUN/submission.csv keeps only the attributions both give (pipeline/agree.py).
-    With `both_resolutions` (None: as `second_opinion`), the same again at the other --content-resolution in
-    RUN/half-resolution (or full-resolution), and RUN/submission.csv keeps what either resolution decides where
-    the other does not contradict it."""
+    RUN/second-opinion, and RUN/submission.csv keeps only the attributions both give (pipeline/agree.py)."""
     from ganprov.features.distributed import world
 
     run = RunFolder(run_dir)
@@ -104,12 +100,6 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
         second_opinion = schema.regime(file.groups) == "audit" and unknown_count(file) > 0
     if second_opinion:
         stage1(replace(settings, augment=not settings.augment), second, force)
-    other = None
-    if second_opinion if both_resolutions is None else both_resolutions:
-        other = run.other_resolution
-        print(f"the same at the other content resolution → {other.path}")
-        run_all(replace(settings, content_resolution=OTHER_RESOLUTION[settings.content_resolution]), other.path,
-                truth, force, head_params, gradcam=False, second_opinion=second_opinion, both_resolutions=False)
     if not world().is_main:  # under torchrun: rank 0 alone fits, predicts and reports
         return {}
     params = {"seed": settings.seed} | (head_params or {})
@@ -119,7 +109,5 @@ def run_all(settings: TrainSettings, run_dir, truth: str | None = None, force: b
     chosen, results = stage2(run, params, force, truth)
     if second_opinion and run.submission.is_file():
         agree([run.prediction(chosen), second.prediction(chosen)], run.submission, truth=truth)
-    if other is not None and run.submission.is_file():
-        agree([run.submission, other.submission], run.submission, truth=truth, rule="either")
     write_report(run.path, chosen, gradcam=gradcam and gradcam_available(), second_opinion=second_opinion)
     return {"results": results, "report": str(run.report)}

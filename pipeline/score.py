@@ -17,21 +17,18 @@ from ganprov.core.layout import list_images
 from ganprov.core.run_folder import RunFolder
 from ganprov.core.volumes import Reading
 
-from .agree import agreed, either
+from .agree import agreed
 
 BLOCK_ROWS = 65536  # rows a head scores at once: 128 MiB of float32 embeddings
 
 
 def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None, embeddings_out: str | None = None,
           batch_size: int = 64, workers: int = 2, device: str = "auto", strict: bool = False,
-          second_opinion: bool | None = None, both_resolutions: bool | None = None) -> Path:
+          second_opinion: bool | None = None) -> Path:
     """Write `out` (path,label,confidence) for every readable image under `images`. With `second_opinion` (None:
     whenever RUN/second-opinion has the head fitted, as `run` leaves it in the audit regime), that backbone
     scores the batch too, each writes its own CSV beside `out` (OUT.first.csv, OUT.second-opinion.csv), and
-    `out` keeps a label only where both give it, 0 elsewhere, as `run`'s submission.csv does. With
-    `both_resolutions` (None: whenever `run` trained RUN/half-resolution or full-resolution), so do the
-    backbones there (OUT.half-resolution.csv, ...), and `out` keeps what either resolution decides where the
-    other does not give another subset, as `run`'s submission.csv does."""
+    `out` keeps a label only where both give it, 0 elsewhere, as `run`'s submission.csv does."""
     run, images = RunFolder(run_dir), Path(images)
     if not images.is_dir():
         raise GanprovError(f"{images} is not a folder of images")
@@ -54,33 +51,18 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
                            "(`ganprov run` trains one in the audit regime)")
     if second_opinion is None:
         second_opinion = has_second
-    other = run.other_resolution
-    # The backbones of each resolution, each with the tag of its files: this run's first
-    resolutions = [[(run, "first")] + [(second, "second-opinion")] * second_opinion,
-                   [(other, other.path.name)] + [(other.second_opinion, f"{other.path.name}.second-opinion")] * second_opinion]
-    has_other = all(r.checkpoint.is_file() and r.head(head).is_file() for r, _ in resolutions[1])
-    if both_resolutions and not has_other:
-        raise GanprovError(f"--both-resolutions: {other.path} has no checkpoint or no fitted {head} head"
-                           + (" (or its second opinion has none)" if second_opinion else "")
-                           + " (`ganprov run` trains one in the audit regime)")
-    if not (has_other if both_resolutions is None else both_resolutions):
-        resolutions.pop()
-    sizes = [len(backbones) for backbones in resolutions]
-    # (run, its CSV, its embeddings file): `out` itself is the combination when there are several
-    jobs = [(run, out, embeddings_out)] if sum(sizes) == 1 else [
-        (r, tagged(out, tag), embeddings_out if tag == "first" else tagged(embeddings_out, tag))
-        for backbones in resolutions for r, tag in backbones]
+    # (run, its CSV, its embeddings file): `out` itself is the agreement when there are two
+    jobs = [(run, out, embeddings_out)] if not second_opinion else [
+        (run, tagged(out, "first"), embeddings_out),
+        (second, tagged(out, "second-opinion"), tagged(embeddings_out, "second-opinion"))]
     heads = [fitted_head(r, head) for r, _, _ in jobs]  # a stale head is refused before any work
     listed = [embed_batch(r, images, embeddings, warn=i == 0, batch_size=batch_size, workers=workers, device=device,
                           strict=strict) for i, (r, _, embeddings) in enumerate(jobs)]
-    scored = write_scores(heads, jobs, sizes, out if len(jobs) > 1 else None)
+    scored = write_scores(heads, jobs, out if second_opinion else None)
     for (_, csv_out, _), files in zip(jobs, listed):
         print(f"scored {scored} files with {head} ({files - scored} unreadable, skipped) → {csv_out}")
     if second_opinion:
-        print(f"{out}: a label only where {run.path} and {second.path} give the same one, 0 elsewhere"
-              + (f"; where they give none, the one {other.path} and its second opinion agree on" if len(sizes) > 1 else ""))
-    elif len(sizes) > 1:
-        print(f"{out}: the label {run.path} or {other.path} gives where the other gives no other subset")
+        print(f"{out}: a label only where {run.path} and {second.path} give the same one, 0 elsewhere")
     return out
 
 
@@ -133,31 +115,16 @@ def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, *, warn: boo
     return len(paths)
 
 
-def combined(rows: list[tuple[np.ndarray, np.ndarray]], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The agreement of each resolution's backbones (sizes: how many of `rows` each has, in order), and of two
-    resolutions `either`. The smaller confidence where labels are agreed: no surer than any backbone giving it."""
-    parts, start = [], 0
-    for size in sizes:
-        labels, confidence = zip(*rows[start:start + size])
-        parts.append((agreed(list(labels)), np.minimum.reduce(confidence)))
-        start += size
-    if len(parts) == 1:
-        return parts[0]
-    (a, ca), (b, cb) = parts
-    alone_a, alone_b = (a != 0) & (b == 0), (b != 0) & (a == 0)
-    return either([a, b]), np.where(alone_a, ca, np.where(alone_b, cb, np.minimum(ca, cb)))
-
-
-def write_scores(heads: list, jobs: list, sizes: list[int], combined_out: Path | None) -> int:
-    """Each job's CSV from its head on its embeddings file, block by block; with `combined_out`, also the jobs'
-    combination (`combined`; `sizes`: the jobs of each resolution). Returns the number of files scored."""
+def write_scores(heads: list, jobs: list, agreed_out: Path | None) -> int:
+    """Each job's CSV from its head on its embeddings file, block by block; with `agreed_out`, also the
+    agreement of the two. Returns the number of files scored."""
     from ganprov.models.embeddings import EmbeddingsFile
 
     files = [EmbeddingsFile(embeddings) for _, _, embeddings in jobs]
     different = GanprovError(f"{' and '.join(str(f.path) for f in files)} hold different images")
     if len({f.count("images") for f in files}) > 1:  # both skip the same unreadable files, or disagree on some
         raise different
-    outputs = [csv_out for _, csv_out, _ in jobs] + ([combined_out] if combined_out else [])
+    outputs = [csv_out for _, csv_out, _ in jobs] + ([agreed_out] if agreed_out else [])
     scored = 0
     with ExitStack() as stack:
         writers = []
@@ -171,8 +138,9 @@ def write_scores(heads: list, jobs: list, sizes: list[int], combined_out: Path |
                 raise different
             results = [head.attribute(block.inputs_for(head)) for head, block in zip(heads, blocks)]
             rows = [(labels, proba.max(axis=1)) for labels, proba in results]
-            if combined_out:
-                rows.append(combined(rows, sizes))
+            if agreed_out:  # the smaller confidence: the agreed label is no surer than either backbone
+                (first, c1), (other, c2) = rows
+                rows.append((agreed([first, other]), np.minimum(c1, c2)))
             for writer, (labels, confidence) in zip(writers, rows):
                 writer.writerows((path, label, f"{c:.6f}") for path, label, c in zip(paths, labels.tolist(), confidence))
             scored += len(paths)

@@ -276,27 +276,6 @@ def test_the_second_opinion_is_shown_only_where_submission_csv_is_its_agreement(
     assert "<h2>Second opinion</h2>" not in report(run)
 
 
-def test_the_other_resolution_is_shown_where_submission_csv_is_either_agreement(run_copy):
-    from ganprov.pipeline.report import write_report
-    _, run = run_copy
-    ours = run.prediction("logreg")
-    run.second_opinion.predictions.mkdir(parents=True)
-    shutil.copy(ours, run.second_opinion.prediction("logreg"))  # a second opinion that agrees everywhere
-    rows = [row.rsplit(",", 1) for row in ours.read_text().splitlines()]
-    half = run.other_resolution
-    half.path.mkdir()
-    # at half resolution: undetermined on the first image, another subset on the second, the same elsewhere
-    other = [(name, "0" if i == 0 else str(int(label) % 3 + 1) if i == 1 else label) for i, (name, label) in enumerate(rows)]
-    half.submission.write_text("".join(f"{name},{label}\n" for name, label in other))
-    either = [(name, "0" if i == 1 else label) for i, (name, label) in enumerate(rows)]
-    run.submission.write_text("".join(f"{name},{label}\n" for name, label in either))
-    page = write_report(run.path, "logreg", second_opinion=True).read_text()
-    assert "<th>other resolution, agreed</th>" in page and "at the other content resolution" in page
-    run.submission.write_text(ours.read_text())  # a later run without the other resolution: the pair's agreement
-    page = write_report(run.path, "logreg", second_opinion=True).read_text()
-    assert "<h2>Second opinion</h2>" in page and "<th>other resolution, agreed</th>" not in page
-
-
 def test_an_attributed_group_is_reported_with_its_subset(run_copy):
     """The tiny run leaves its groups undetermined; its verdicts rewritten as if one group were attributed."""
     _, run = run_copy

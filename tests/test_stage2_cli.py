@@ -11,7 +11,6 @@ from tiny_data import make_data
 
 from ganprov.core.atomic import formula_safe
 from ganprov.core.run_folder import RunFolder
-from ganprov.features.checkpoint import load_raw
 from ganprov.features.residual import RESIDUAL_DIM
 from ganprov.models import HEADS, make_head
 from ganprov.models.embeddings import EmbeddingsFile
@@ -254,13 +253,10 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path, capsys, monk
     data = make_data(tmp_path / "data", generated=None, **SMALL)
     run = RunFolder(tmp_path / "run")
     agreed, agree = [], run_all.agree  # the tiny data leave every image undetermined: see that agree is called
-    monkeypatch.setattr(run_all, "agree", lambda sources, out, **kw: agreed.append((sources, out, kw.get("rule")))
-                        or agree(sources, out, **kw))
+    monkeypatch.setattr(run_all, "agree", lambda sources, out, **kw: agreed.append((sources, out)) or agree(
+        sources, out, **kw))
     assert main(["run", "--data", str(data), "--run", str(run.path), *TINY]) == 0
-    half = run.other_resolution  # the same two trainings at half resolution, agreed first
-    assert agreed == [([half.prediction("fingerprint"), half.second_opinion.prediction("fingerprint")], half.submission, None),
-                      ([run.prediction("fingerprint"), run.second_opinion.prediction("fingerprint")], run.submission, None),
-                      ([run.submission, half.submission], run.submission, "either")]
+    assert agreed == [([run.prediction("fingerprint"), run.second_opinion.prediction("fingerprint")], run.submission)]
     printed = capsys.readouterr().out
     assert run.read_config()["train"]["regime"] == "audit"
     rows = read_rows(run.submission)
@@ -291,13 +287,8 @@ def test_run_in_the_audit_regime_without_generated_images(tmp_path, capsys, monk
     assert second.read_config()["train"]["augment"] and not run.read_config()["train"]["augment"]
     assert second.report.is_file() and second.submission.is_file()
     ours, theirs = dict(read_rows(run.prediction("fingerprint"))), dict(read_rows(second.prediction("fingerprint")))
-    pair = {name: label if theirs[name] == label else "0" for name, label in ours.items()}
-    at_half = dict(read_rows(half.submission))
-    assert dict(rows) == {name: label if at_half[name] in ("0", label) else at_half[name] if label == "0" else "0"
-                          for name, label in pair.items()}
-    assert "<h2>Second opinion</h2>" in page and "<th>other resolution, agreed</th>" in page
-    assert half.read_config()["train"]["content_resolution"] == "half" and half.second_opinion.report.is_file()
-    assert load_raw(half.checkpoint)["meta"]["image_size"] == run.read_config()["train"]["image_size"] // 2
+    assert dict(rows) == {name: label if theirs[name] == label else "0" for name, label in ours.items()}
+    assert "<h2>Second opinion</h2>" in page
 
 
 def test_run_without_a_second_opinion_when_told(tmp_path):
@@ -370,54 +361,11 @@ def test_score_with_a_second_opinion_keeps_only_the_labels_both_backbones_give(r
     assert {p: label for p, label, _ in read_rows(out)[1:]} == predicted
 
 
-def test_score_with_both_resolutions_keeps_what_either_gives_where_the_other_gives_no_other_subset(
-        run_copy, tmp_path, monkeypatch):
-    """As `run`'s submission.csv in the audit regime: where RUN/half-resolution has the head, it scores the batch
-    too, and --out keeps each label unless the other resolution gives another subset."""
-    from ganprov.pipeline import score as scoring
-    data, run = run_copy
-    half = run.other_resolution
-    shutil.copytree(run.path, tmp_path / "copy")
-    shutil.copytree(tmp_path / "copy", half.path)  # a backbone at the other resolution (here the same one)
-    batch = shutil.copytree(data / "generated_unknown", tmp_path / "batch")
-    fitted = scoring.fitted_head
-
-    class AtHalf:  # undetermined on the first image of each block, another subset on the second
-        def __init__(self, head):
-            self.head = head
-
-        def __getattr__(self, name):
-            return getattr(self.head, name)
-
-        def attribute(self, X):
-            labels, proba = self.head.attribute(X)
-            labels = labels.copy()
-            labels[0], labels[1] = 0, labels[1] % 3 + 1
-            return labels, proba
-
-    monkeypatch.setattr(scoring, "fitted_head", lambda r, h: AtHalf(fitted(r, h)) if r.path == half.path else fitted(r, h))
-    out = tmp_path / "scores.csv"
-    command = ["score", "--run", str(run.path), "--head", "logreg", "--images", str(batch), "--out", str(out),
-               "--workers", "0"]
-    assert main(command) == 0
-    ours = {p: label for p, label, _ in read_rows(tmp_path / "scores.first.csv")[1:]}
-    theirs = {p: label for p, label, _ in read_rows(tmp_path / "scores.half-resolution.csv")[1:]}
-    assert ours == dict(read_rows(run.predictions / "logreg.csv")) and (tmp_path / "scores.half-resolution.h5").is_file()
-    first, second = sorted(ours)[:2]
-    assert (theirs[first], theirs[second] != ours[second]) == ("0", True)
-    assert {p: label for p, label, _ in read_rows(out)[1:]} == ours | {second: "0"}  # an abstention is no veto
-    assert main([*command, "--no-both-resolutions"]) == 0
-    assert {p: label for p, label, _ in read_rows(out)[1:]} == ours
-
-
-def test_score_asked_for_a_second_opinion_or_resolution_the_run_does_not_have_says_so(run_copy, tmp_path, capsys):
+def test_score_asked_for_a_second_opinion_the_run_does_not_have_says_so(run_copy, tmp_path, capsys):
     data, run = run_copy
     assert main(["score", "--run", str(run.path), "--head", "logreg", "--images", str(data / "generated_unknown"),
                  "--out", str(tmp_path / "s.csv"), "--second-opinion"]) == 2
     assert "second-opinion has no checkpoint" in capsys.readouterr().err
-    assert main(["score", "--run", str(run.path), "--head", "logreg", "--images", str(data / "generated_unknown"),
-                 "--out", str(tmp_path / "s.csv"), "--both-resolutions"]) == 2
-    assert "half-resolution has no checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "s.csv").exists()
 
 
