@@ -20,8 +20,8 @@ from .layout import MIN_HELDOUT
 # generated images; without them (audit regime), real.
 TRAIN_ON = ("auto", "real", "real+generated")
 # The size the content backbone sees: --image-size (full) or half of it, without the finest detail, which a
-# generator redraws in its own way. Half was better on two benchmarks and worse on a third (README, "Content at
-# half resolution"), so full, the paper's, stays the default.
+# generator redraws in its own way. Half was better on two benchmarks and worse on two others, once wrong
+# where full size was not (README, "Content at half resolution"), so full, the paper's, stays the default.
 CONTENT_RESOLUTION = ("full", "half")
 # ResNet-18 runs at any size (measured down to 1 px) but halves it five times: at 16 px (bench's memory stage)
 # its last two stages already see one pixel; smaller leaves nothing to learn from. Above 1024 px a batch's

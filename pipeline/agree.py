@@ -9,9 +9,10 @@ it the same one; otherwise it is undetermined (label 0). So agreement can only t
 0, never change one: the price is the right attributions one run alone would have made.
 
 With `either`, an undetermined run abstains instead: an image keeps the one subset the runs give it unless
-two of them give different subsets. That is for runs that are agreements already, such as the two trainings'
-agreement at full and at half --content-resolution: on the benchmarks neither agreement was ever wrong and
-each decided groups the other left undetermined (README, "Content at half resolution").
+two of them give different subsets. That is for runs that are agreements already, each of which decides
+generators the other leaves undetermined; it keeps every wrong attribution either makes (README, "Content at
+half resolution": the two trainings' agreement at full and at half --content-resolution, measured and not
+made the default).
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def add_stage1_options(parser: argparse.ArgumentParser) -> None:
                         help=f"the images' size for the network (default {DEFAULTS.image_size}, the paper's)")
     parser.add_argument("--content-resolution", default=DEFAULTS.content_resolution, choices=CONTENT_RESOLUTION,
                         help="full (default): the network sees --image-size; half: half of it, without the finest "
-                             "detail (better on two benchmarks, worse on a third: README)")
+                             "detail (better on two benchmarks, worse on two others: README)")
     parser.add_argument("--seed", type=seed_int, default=DEFAULTS.seed)
     parser.add_argument("--min-heldout", type=non_negative_int, default=DEFAULTS.min_heldout, metavar="N",
                         help="held-out validation images per subset: a fifth, but at least N (half of a subset "
