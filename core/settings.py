@@ -146,6 +146,6 @@ class TrainSettings:
 
 
 CHECKS = {"train_on": train_on_choice, "epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
-          "image_size": pixel_size,
-          "content_resolution": content_resolution_choice, "seed": seed_int, "min_heldout": non_negative_int, "device": device_name,
-          "workers": non_negative_int, "window": window_choice, "slice_axis": axis}
+          "image_size": pixel_size, "content_resolution": content_resolution_choice, "seed": seed_int,
+          "min_heldout": non_negative_int, "device": device_name, "workers": non_negative_int,
+          "window": window_choice, "slice_axis": axis}
