@@ -1,6 +1,8 @@
 """Checkpoints: plain tensors and primitives only, so they load with torch.load(weights_only=True)."""
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,10 +38,17 @@ def save(path: str | Path, model: ProvenanceNet, meta: dict, **extra) -> None:
 def load_raw(path: str | Path, keys: tuple[str, ...] = CHECKPOINT_KEYS) -> dict:
     """The checkpoint's contents, refused unless they hold `keys` and meta holds META_KEYS: a bare state dict
     or a foreign file stops here, in one sentence, not in a KeyError later."""
+    return load_hashed(path, keys)[0]
+
+
+def load_hashed(path: str | Path, keys: tuple[str, ...] = CHECKPOINT_KEYS) -> tuple[dict, str]:
+    """load_raw's contents and the sha256 of the very bytes they were loaded from: one read, and a file
+    replaced meanwhile cannot slip between hashing and loading."""
     if not Path(path).is_file():
         raise CheckpointError(f"no checkpoint at {path}: run `ganprov train` first")
+    data = Path(path).read_bytes()  # tens of MB for ResNet-18
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # refused by the weights-only unpickler, or not a torch file
         raise CheckpointError(f"refusing checkpoint {path}: it does not load as plain tensors ({error})") from None
     meta = state.get("meta") if isinstance(state, dict) else None
@@ -48,16 +57,16 @@ def load_raw(path: str | Path, keys: tuple[str, ...] = CHECKPOINT_KEYS) -> dict:
     if missing:
         raise CheckpointError(f"{path} is not a ganprov checkpoint (no {', '.join(missing)}): train again "
                               "with `ganprov train --force`")
-    return state
+    return state, hashlib.sha256(data).hexdigest()
 
 
 def load_model(path: str | Path) -> tuple[ProvenanceNet, dict]:
-    """The trained network (eval mode, CPU) and its metadata."""
-    state = load_raw(path)
+    """The trained network (eval mode, CPU) and its metadata, with the file's sha256 as checkpoint_sha256."""
+    state, digest = load_hashed(path)
     model = ProvenanceNet(len(state["meta"]["subsets"]))
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError) as error:  # other shapes or names: not this network
         raise CheckpointError(f"{path} does not hold a ganprov ResNet-18 for {len(state['meta']['subsets'])} "
                               f"subsets ({str(error).splitlines()[0]})") from None
-    return model.to(memory_format=torch.channels_last).eval(), state["meta"]
+    return model.to(memory_format=torch.channels_last).eval(), state["meta"] | {"checkpoint_sha256": digest}

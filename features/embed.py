@@ -20,7 +20,6 @@ from tqdm import tqdm
 from ganprov import __version__
 from ganprov.core import residual_codec
 from ganprov.core.atomic import write_csv
-from ganprov.core.digest import sha256_of
 from ganprov.core.disk import full_disk_said, require_space
 from ganprov.core.layout import discover, refuse_run_inside
 from ganprov.core.run_folder import RunFolder
@@ -45,9 +44,10 @@ ROW_BYTES = EMBEDDING_DIM * 4 + RESIDUAL_DIM + 4 + 256  # embedding, residual an
 SPACE_SLACK = 2 << 20
 
 
-def provenance(checkpoint_path: Path, meta: dict) -> dict:
+def provenance(meta: dict) -> dict:
+    """What an embeddings file was made with; `meta` as load_model gives it (with the checkpoint's sha256)."""
     return {
-        "checkpoint_sha256": sha256_of(checkpoint_path),
+        "checkpoint_sha256": meta["checkpoint_sha256"],
         "image_size": int(meta["image_size"]),
         "normalisation": json.dumps({"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": 255}),
         "weights_origin": meta["weights_origin"],
@@ -224,7 +224,7 @@ def embed(data: str | os.PathLike, run_dir: str | os.PathLike, batch_size: int =
     settings = TrainSettings.from_config(meta["settings"])  # the checkpoint's: its images held out again
     root, lists = layout_lists(data, settings.seed, settings.min_heldout, meta["subsets"], settings.slice_axis)
     # Where the images are, for the report's thumbnails; not part of the cache key (moved data is the same data).
-    prov = provenance(run.checkpoint, meta) | {"data_root": str(root.resolve())}
+    prov = provenance(meta) | {"data_root": str(root.resolve())}
     world = distributed.world()
     torch_device = world.device(pick_device(device))
     distributed.start(torch_device)

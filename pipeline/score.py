@@ -55,9 +55,13 @@ def score(run_dir, head: str, images: str | os.PathLike, out: str | None = None,
     jobs = [(run, out, embeddings_out)] if not second_opinion else [
         (run, tagged(out, "first"), embeddings_out),
         (second, tagged(out, "second-opinion"), tagged(embeddings_out, "second-opinion"))]
-    heads = [fitted_head(r, head) for r, _, _ in jobs]  # a stale head is refused before any work
-    listed = [embed_batch(r, images, embeddings, warn=i == 0, batch_size=batch_size, workers=workers, device=device,
-                          strict=strict) for i, (r, _, embeddings) in enumerate(jobs)]
+    from ganprov.features.checkpoint import load_model
+    models = [load_model(r.checkpoint) for r, _, _ in jobs]  # each read and hashed once
+    # A stale head is refused before any work.
+    heads = [fitted_head(r, head, meta["checkpoint_sha256"]) for (r, _, _), (_, meta) in zip(jobs, models)]
+    listed = [embed_batch(r, model, meta, images, embeddings, warn=i == 0, batch_size=batch_size, workers=workers,
+                          device=device, strict=strict)
+              for i, ((r, _, embeddings), (model, meta)) in enumerate(zip(jobs, models))]
     scored = write_scores(heads, jobs, out if second_opinion else None)
     for (_, csv_out, _), files in zip(jobs, listed):
         print(f"scored {scored} files with {head} ({files - scored} unreadable, skipped) → {csv_out}")
@@ -71,31 +75,28 @@ def tagged(path: Path, tag: str) -> Path:
     return path.with_name(f"{path.stem}.{tag}{path.suffix}")
 
 
-def fitted_head(run: RunFolder, head: str):
-    """RUN's head, refused unless it was fitted on embeddings of the checkpoint that will embed the batch (a
-    `train --force` or a `--resume` that improved validation rewrites checkpoint.pt)."""
-    from ganprov.core.digest import sha256_of
+def fitted_head(run: RunFolder, head: str, checkpoint_sha256: str):
+    """RUN's head, refused unless it was fitted on embeddings of the checkpoint that will embed the batch,
+    whose sha256 is given (a `train --force` or a `--resume` that improved validation rewrites checkpoint.pt)."""
     from ganprov.models.embeddings import EmbeddingsFile
 
     from .run_heads import load_run_head
     fitted, sidecar = load_run_head(run, head, EmbeddingsFile(run.embeddings))
-    if sidecar["info"]["provenance"].get("checkpoint_sha256") != sha256_of(run.checkpoint):
+    if sidecar["info"]["provenance"].get("checkpoint_sha256") != checkpoint_sha256:
         raise GanprovError(f"{run.head(head)} was fitted on embeddings of another checkpoint than {run.checkpoint} "
                            "(trained again since): embed and fit again, e.g. "
                            f"`ganprov run --data DATA --run {run.path}`")
     return fitted
 
 
-def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, *, warn: bool, batch_size: int, workers: int,
-                device: str, strict: bool) -> int:
-    """Embed every image under `images` with the run's checkpoint into `embeddings_out` (resumable); returns
-    the number of files listed."""
-    from ganprov.features.checkpoint import load_model
+def embed_batch(run: RunFolder, model, meta: dict, images: Path, embeddings_out: Path, *, warn: bool, batch_size: int,
+                workers: int, device: str, strict: bool) -> int:
+    """Embed every image under `images` with the run's network (`model` and `meta` as load_model gives them)
+    into `embeddings_out` (resumable); returns the number of files listed."""
     from ganprov.features.embed import embed_paths, provenance
     from ganprov.features.image_list import ImageList
     from ganprov.features.train import pick_device
 
-    model, meta = load_model(run.checkpoint)
     reading = Reading.of(meta["settings"])  # DICOM and NIfTI read as in training
     paths = tuple(list_images(images, images, reading.slice_axis))
     if not paths:
@@ -104,7 +105,7 @@ def embed_batch(run: RunFolder, images: Path, embeddings_out: Path, *, warn: boo
         warn_if_resized(run, images, paths)
     image_list = ImageList.stamped("images", images, paths, (0,) * len(paths), np.zeros(len(paths), dtype=bool))
     summary = embed_paths(model, int(meta["image_size"]), images, [image_list], embeddings_out,
-                          provenance(run.checkpoint, meta), batch_size=batch_size, workers=workers,
+                          provenance(meta), batch_size=batch_size, workers=workers,
                           device=pick_device(device), strict=strict,
                           redo_stale=True,  # a cache of other images under these names (last month's batch)
                           reading=reading)

@@ -162,7 +162,7 @@ def test_torchrun_embed_equals_one_process_and_resumes_per_shard(trained_run, tm
     root, lists = layout_lists(data, int(meta["settings"]["seed"]), int(meta["settings"]["min_heldout"]))
     rank1 = distributed.World(1, 2)
     write_embeddings(model, root, [images.share(rank1, 4) for images in lists], shard_path(out, rank1),
-                     provenance(runs["resumed"] / "checkpoint.pt", meta), int(meta["image_size"]), batch_size=4,
+                     provenance(meta), int(meta["image_size"]), batch_size=4,
                      workers=0, device=torch.device("cpu"), strict=False, progress=False)
     result = launch("embed", "--run", str(runs["resumed"]), *options, processes=2)
     rank0_files = sum(len(images.share(distributed.World(0, 2), 4).paths) for images in lists)

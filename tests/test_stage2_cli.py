@@ -347,8 +347,8 @@ def test_score_with_a_second_opinion_keeps_only_the_labels_both_backbones_give(r
             labels[:2] = np.where(labels[:2] == 1, 2, 1)
             return labels, proba
 
-    monkeypatch.setattr(scoring, "fitted_head", lambda r, h: Contrary(fitted(r, h)) if r.path.name == "second-opinion"
-                        else fitted(r, h))
+    monkeypatch.setattr(scoring, "fitted_head", lambda r, h, d: Contrary(fitted(r, h, d))
+                        if r.path.name == "second-opinion" else fitted(r, h, d))
     assert main(command) == 0
     ours, theirs = ({p: label for p, label, _ in read_rows(path)[1:]} for path in (first, second))
     agreed = {p: (label, float(c)) for p, label, c in read_rows(out)[1:]}

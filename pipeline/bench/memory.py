@@ -119,7 +119,7 @@ def memory_child(spec: dict) -> dict:
     before = rss_mib("VmRSS")
     started = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):
-        summary = embed_paths(model, spec["image_size"], root, [images], out, provenance(run.checkpoint, meta),
+        summary = embed_paths(model, spec["image_size"], root, [images], out, provenance(meta),
                               batch_size=spec["batch_size"], workers=spec["workers"],
                               device=pick_device(spec["device"]), strict=True)
     seconds = time.perf_counter() - started
