@@ -10,8 +10,11 @@ group's verdict), scored against the truth file afterwards (read only to score):
   favourite veto, and the undetermined training's favourite (its best subset, even if not significant) must
            be the same subset
 
-  python benchmarks/agreement_rules.py TRUTH.csv RUN [RUN ...]      # runs of one unknown set
-  python benchmarks/agreement_rules.py --scenarios SC [SC ...]        # scenarios.py --work folders
+Measured on 2026-12-08 (README, "Either training, unless the other contradicts it"): veto gained on mri-slab's
+imbalanced set but attributed a present candidate's generator wrongly in its `drop-candidate` set, where both
+kept it out; both stays `run`'s rule.
+
+  python benchmarks/agreement_rules.py TRUTH.csv RUN [RUN ...]      # audit runs of one unknown set
 """
 import argparse
 import csv
@@ -58,23 +61,12 @@ def score(truth_path: Path, run: Path) -> dict[str, dict[str, float]]:
     return found
 
 
-def scenario_runs(work: Path):
-    """(label, truth file, run) for every scenario run of a scenarios.py --work folder that has a second opinion."""
-    for run in sorted(work.glob("*/runs/*")):
-        truth = run.parent.parent / "truth" / f"{run.name}.csv"
-        if (run / "second-opinion/predictions/fingerprint.groups.json").is_file() and truth.is_file():
-            yield f"{run.parent.parent.name} {run.name}", truth, run
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", type=Path)
-    parser.add_argument("--scenarios", action="store_true", help="the paths are scenarios.py --work folders")
+    parser.add_argument("truth", type=Path, help="the unknown set's truth file")
+    parser.add_argument("runs", nargs="+", type=Path, help="audit run folders of that unknown set")
     args = parser.parse_args()
-    if args.scenarios:
-        runs = [r for work in args.paths for r in scenario_runs(work)]
-    else:
-        runs = [(str(run), args.paths[0], run) for run in args.paths[1:]]
+    runs = [(str(run), args.truth, run) for run in args.runs]
     columns = ("plain", "second") + RULES
     print("| run | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
