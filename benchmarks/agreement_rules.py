@@ -21,6 +21,7 @@ import csv
 import json
 from pathlib import Path
 
+from ganprov.pipeline.agree import agreed_labels
 from ganprov.pipeline.metrics import shares
 from ganprov.pipeline.truth import read_labels
 
@@ -34,31 +35,21 @@ def verdicts(run: Path) -> dict[str, dict]:
         return {row["filename"]: groups[int(row["group"])] for row in csv.DictReader(handle)}
 
 
-def combine(a: dict, b: dict, rule: str) -> int:
-    """One image's label from its two groups' verdicts under `rule`."""
-    if a["subset"] and b["subset"]:
-        return a["subset"] if a["subset"] == b["subset"] else 0
-    if rule == "both" or not (a["subset"] or b["subset"]):
-        return 0
-    given, other = (a, b) if a["subset"] else (b, a)
-    if rule in ("veto", "favourite") and other.get("outcovered_by") is not None:
-        return 0
-    if rule == "favourite" and other["best"] != given["subset"]:
-        return 0
-    return given["subset"]
-
-
 def score(truth_path: Path, run: Path) -> dict[str, dict[str, float]]:
+    """Accuracy, wrong and undetermined shares of each training and each rule; both and either are
+    `ganprov agree`'s own rules (pipeline/agree.py), veto and favourite narrow either."""
     truth = read_labels(truth_path)
-    first, second = verdicts(run), verdicts(run / "second-opinion")
+    trainings = {"plain": verdicts(run), "second": verdicts(run / "second-opinion")}
+    labels = {name: {n: v["subset"] for n, v in one.items()} for name, one in trainings.items()}
+    found = dict(labels, both=agreed_labels(list(labels.values())),
+                 either=agreed_labels(list(labels.values()), "either"))
+    rejected = {n for one in trainings.values() for n, v in one.items() if v.get("outcovered_by") is not None}
+    found["veto"] = {n: 0 if n in rejected else label for n, label in found["either"].items()}
+    # Each training gives the label or, undetermined, favours it.
+    found["favourite"] = {n: label if all(label in (one[n]["subset"], one[n]["best"]) for one in trainings.values())
+                          else 0 for n, label in found["veto"].items()}
     names = sorted(truth)
-    found = {}
-    for rule in RULES:
-        labels = [combine(first[n], second[n], rule) for n in names]
-        found[rule] = shares([truth[n] for n in names], labels)
-    for name, one in (("plain", first), ("second", second)):
-        found[name] = shares([truth[n] for n in names], [one[n]["subset"] for n in names])
-    return found
+    return {rule: shares([truth[n] for n in names], [given[n] for n in names]) for rule, given in found.items()}
 
 
 def main() -> None:
