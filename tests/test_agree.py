@@ -88,7 +88,6 @@ def test_batches_scored_by_two_runs_are_agreed_by_path(tmp_path, capsys):
     assert "bad.csv: labels must be whole numbers" in capsys.readouterr().err
 
 
-
 def test_with_either_an_undetermined_source_abstains(tmp_path, capsys):
     full = {"a.png": 1, "b.png": 0, "c.png": 3, "d.png": 0, "e.png": 2}  # two agreements, at two resolutions
     half = {"a.png": 1, "b.png": 2, "c.png": 0, "d.png": 0, "e.png": 4}
