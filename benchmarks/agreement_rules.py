@@ -57,13 +57,12 @@ def main() -> None:
     parser.add_argument("truth", type=Path, help="the unknown set's truth file")
     parser.add_argument("runs", nargs="+", type=Path, help="audit run folders of that unknown set")
     args = parser.parse_args()
-    runs = [(str(run), args.truth, run) for run in args.runs]
     columns = ("plain", "second") + RULES
     print("| run | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
-    for label, truth, run in runs:
-        found = score(truth, run)
-        print(f"| {label} | " + " | ".join(
+    for run in args.runs:
+        found = score(args.truth, run)
+        print(f"| {run} | " + " | ".join(
             f"{found[c]['accuracy']:.3f}" + (f" ({found[c]['wrong']:.3f} wrong)" if found[c]["wrong"] else "")
             for c in columns) + " |")
 
